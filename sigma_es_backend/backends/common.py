@@ -1,0 +1,145 @@
+"""What every backend shares: field capabilities from the pipeline, value decoding, error helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionItem, ConditionNOT
+from sigma.conversion.state import ConversionState
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.types import SigmaCIDRExpression, SigmaString
+
+from sigma_es_backend.backends.pattern import Pattern
+
+# Pipeline state keys written by the ECS pipeline (sigma_es_backend.pipelines) and read here.
+FIELD_CAPABILITIES_STATE = "sigma_es_field_capabilities"
+INDEX_STATE = "sigma_es_index"
+DEFAULT_INDEX = ("logs-*",)
+
+
+@dataclass(frozen=True)
+class FieldCapabilities:
+    """How a field is indexed, as far as query construction cares.
+
+    type: the Elasticsearch field type (keyword, wildcard, text, match_only_text, ip, long, …).
+    caseless: name of a keyword subfield with a lowercase normalizer, if the mapping has one.
+    """
+
+    type: str = "keyword"
+    caseless: str | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return self.type in ("text", "match_only_text")
+
+    @property
+    def is_ip(self) -> bool:
+        return self.type == "ip"
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in ("long", "integer", "short", "byte", "double", "float", "half_float",
+                             "scaled_float", "unsigned_long")
+
+
+KEYWORD = FieldCapabilities()
+
+
+def field_capabilities(state: ConversionState, field: str) -> FieldCapabilities:
+    """Capabilities declared by the pipeline for `field`; unknown fields are plain keywords."""
+    table: dict[str, Any] = state.processing_state.get(FIELD_CAPABILITIES_STATE) or {}
+    caps = table.get(field)
+    if caps is None:
+        return KEYWORD
+    if isinstance(caps, FieldCapabilities):
+        return caps
+    return FieldCapabilities(**caps)
+
+
+def index_patterns(state: ConversionState) -> tuple[str, ...]:
+    value = state.processing_state.get(INDEX_STATE)
+    if not value:
+        return DEFAULT_INDEX
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    return tuple(value)
+
+
+def unsupported(feature: str, cond: ConditionItem | ConditionFieldEqualsValueExpression | None = None,
+                backend: str = "") -> SigmaFeatureNotSupportedByBackendError:
+    """Error naming the feature; pySigma appends the rule's location to the message."""
+    where = f"{backend}: " if backend else ""
+    return SigmaFeatureNotSupportedByBackendError(
+        f"{where}{feature}", source=getattr(cond, "source", None)
+    )
+
+
+def string_pattern(cond: ConditionFieldEqualsValueExpression) -> Pattern:
+    value = cond.value
+    assert isinstance(value, SigmaString)
+    return Pattern.from_sigma(value)
+
+
+def has_not_ancestor(cond: Any) -> bool:
+    """True when the expression sits below a NOT (three-valued languages need null guards there)."""
+    parent = getattr(cond, "parent", None)
+    while parent is not None:
+        if isinstance(parent, ConditionNOT):
+            return True
+        parent = getattr(parent, "parent", None)
+    return False
+
+
+def text_field_error(field: str, cond: Any, backend: str) -> SigmaFeatureNotSupportedByBackendError:
+    return unsupported(
+        f"field '{field}' is an analyzed text field: exact string matching is not possible there",
+        cond,
+        backend,
+    )
+
+
+def ipv4_cidr_wildcards(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> list[Pattern]:
+    """Exact string patterns for an IPv4 network on a keyword field (dotted-quad text)."""
+    if cidr.network.version != 4:
+        raise unsupported(
+            f"cidr {cidr.cidr} on keyword field '{cond.field}': IPv6 text has several spellings, "
+            "only an ip-typed field can match it exactly",
+            cond,
+            backend,
+        )
+    network = cidr.network
+    prefix = network.prefixlen
+    octets_fixed = prefix // 8
+    base = [int(o) for o in str(network.network_address).split(".")]
+    if prefix % 8 == 0:
+        head = ".".join(str(o) for o in base[:octets_fixed])
+        if octets_fixed == 4:
+            return [Pattern.literal(head)]
+        return [Pattern.literal(head + ".") + Pattern.from_sigma(SigmaString("*"))] if head else [
+            Pattern.from_sigma(SigmaString("*"))
+        ]
+    span = 2 ** (8 - prefix % 8)
+    patterns = []
+    for value in range(base[octets_fixed], base[octets_fixed] + span):
+        octets = [str(o) for o in base[:octets_fixed]] + [str(value)]
+        text = ".".join(octets)
+        if len(octets) == 4:
+            patterns.append(Pattern.literal(text))
+        else:
+            patterns.append(Pattern.literal(text + ".") + Pattern.from_sigma(SigmaString("*")))
+    return patterns
+
+
+def _correlation_not_supported(self: Any, rule: Any, *args: Any, **kwargs: Any) -> Any:
+    raise unsupported("correlation rules are not supported yet by this backend",
+                      backend=getattr(self, "identifier", ""))
+
+
+class CorrelationNotSupportedMixin:
+    """Correlation rules fail with a clear error until each backend implements them (issue: correlations)."""
+
+
+for _kind in ("event_count", "value_count", "temporal", "temporal_ordered", "extended_temporal",
+              "extended_temporal_ordered", "value_sum", "value_avg", "value_percentile", "value_median"):
+    setattr(CorrelationNotSupportedMixin, f"convert_correlation_{_kind}_rule", _correlation_not_supported)

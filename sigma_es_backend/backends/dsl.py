@@ -1,0 +1,195 @@
+"""es_dsl: Elasticsearch/OpenSearch Query DSL (JSON), with exact Sigma semantics.
+
+Case-insensitive matching uses `case_insensitive: true` on term, prefix, wildcard and regexp queries,
+which both engines evaluate exactly on keyword and wildcard fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.conversion.base import Backend
+from sigma.conversion.state import ConversionState
+from sigma.rule import SigmaRule
+from sigma.types import (
+    CompareOperators,
+    SigmaBool,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+)
+
+from sigma_es_backend.backends import escaping, regex
+from sigma_es_backend.backends.common import (
+    CorrelationNotSupportedMixin,
+    field_capabilities,
+    ipv4_cidr_wildcards,
+    string_pattern,
+    text_field_error,
+    unsupported,
+)
+from sigma_es_backend.backends.pattern import Pattern
+
+Query = dict[str, Any]
+RANGE_OPERATORS = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte",
+                   CompareOperators.GT: "gt", CompareOperators.GTE: "gte"}
+MATCH_NONE: Query = {"bool": {"must_not": [{"match_all": {}}]}}
+
+
+class DslBackend(CorrelationNotSupportedMixin, Backend):
+    """Sigma → Query DSL."""
+
+    identifier: ClassVar[str] = "es_dsl"
+    name: ClassVar[str] = "Elasticsearch/OpenSearch Query DSL (exact Sigma semantics)"
+    formats: ClassVar[dict[str, str]] = {
+        "default": "Search body {\"query\": …} as JSON",
+        "query": "Bare query object as JSON",
+    }
+    requires_pipeline: ClassVar[bool] = True
+
+    # --- boolean structure -----------------------------------------------------------------------
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Query:
+        clauses = [self.convert_condition(arg, state) for arg in cond.args]
+        return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+    def convert_condition_and(self, cond: ConditionAND, state: ConversionState) -> Query:
+        clauses = [self.convert_condition(arg, state) for arg in cond.args]
+        return clauses[0] if len(clauses) == 1 else {"bool": {"filter": clauses}}
+
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Query:
+        return {"bool": {"must_not": [self.convert_condition(cond.args[0], state)]}}
+
+    def convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> Query:  # pragma: no cover
+        raise NotImplementedError
+
+    def decide_convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> bool:
+        return False
+
+    # --- strings ---------------------------------------------------------------------------------
+    def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression,
+                                           state: ConversionState) -> Query:
+        return self.match_pattern(cond.field, string_pattern(cond), state, cond)
+
+    convert_condition_field_eq_val_str_case_sensitive = convert_condition_field_eq_val_str
+
+    def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> Query:
+        caps = field_capabilities(state, field)
+        if caps.is_text:
+            raise text_field_error(field, cond, self.identifier)
+        if caps.is_ip:
+            if pattern.has_wildcards:
+                raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+            return {"term": {field: {"value": pattern.text}}}
+        options = {} if pattern.cased or not pattern.has_case() else {"case_insensitive": True}
+        if pattern.is_match_all():
+            return {"exists": {"field": field}}
+        if not pattern.has_wildcards:
+            return {"term": {field: {"value": pattern.text, **options}}}
+        if pattern.is_prefix():
+            return {"prefix": {field: {"value": Pattern(pattern.parts[:-1]).text, **options}}}
+        return {"wildcard": {field: {"value": escaping.dsl_wildcard(pattern), **options}}}
+
+    # --- other value types -----------------------------------------------------------------------
+    def convert_condition_field_eq_val_num(self, cond: ConditionFieldEqualsValueExpression,
+                                           state: ConversionState) -> Query:
+        assert isinstance(cond.value, SigmaNumber)
+        value = cond.value.number
+        if field_capabilities(state, cond.field).is_numeric:
+            return {"term": {cond.field: {"value": value}}}
+        return {"term": {cond.field: {"value": str(value)}}}
+
+    def convert_condition_field_eq_val_bool(self, cond: ConditionFieldEqualsValueExpression,
+                                            state: ConversionState) -> Query:
+        assert isinstance(cond.value, SigmaBool)
+        return {"term": {cond.field: {"value": cond.value.boolean}}}
+
+    def convert_condition_field_eq_val_re(self, cond: ConditionFieldEqualsValueExpression,
+                                          state: ConversionState) -> Query:
+        value = cond.value
+        assert isinstance(value, SigmaRegularExpression)
+        caps = field_capabilities(state, cond.field)
+        if caps.is_text or caps.is_ip or caps.is_numeric:
+            raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
+        ignore_case = SigmaRegularExpressionFlag.IGNORECASE in value.flags
+        try:
+            translated = regex.translate(
+                value.to_plain(),
+                ignore_case=ignore_case,
+                multiline=SigmaRegularExpressionFlag.MULTILINE in value.flags,
+                dotall=SigmaRegularExpressionFlag.DOTALL in value.flags,
+                expand_case=True,
+                escape_delimiter=False,
+            )
+        except regex.RegexTranslationError as error:
+            raise unsupported(str(error), cond, self.identifier) from error
+        return {"regexp": {cond.field: {"value": translated, "flags": "ALL"}}}
+
+    def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,
+                                            state: ConversionState) -> Query:
+        value = cond.value
+        assert isinstance(value, SigmaCIDRExpression)
+        if field_capabilities(state, cond.field).is_ip:
+            return {"term": {cond.field: {"value": str(value.network)}}}
+        patterns = ipv4_cidr_wildcards(value, cond, self.identifier)
+        clauses = [self.match_pattern(cond.field, p, state, cond) for p in patterns]
+        return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+    def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
+                                               state: ConversionState) -> Query:
+        value = cond.value
+        assert isinstance(value, SigmaCompareExpression)
+        return {"range": {cond.field: {RANGE_OPERATORS[value.op]: value.number.number}}}
+
+    def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
+                                         state: ConversionState) -> Query:
+        raise unsupported("field reference (fieldref) is not supported yet", cond, self.identifier)
+
+    def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
+                                                      state: ConversionState) -> Query:
+        raise unsupported("timestamp part modifiers are not supported yet", cond, self.identifier)
+
+    def convert_condition_field_eq_val_null(self, cond: ConditionFieldEqualsValueExpression,
+                                            state: ConversionState) -> Query:
+        return {"bool": {"must_not": [{"exists": {"field": cond.field}}]}}
+
+    def convert_condition_field_exists(self, cond: ConditionFieldEqualsValueExpression,
+                                       state: ConversionState) -> Query:
+        return {"exists": {"field": cond.field}}
+
+    def convert_condition_field_not_exists(self, cond: ConditionFieldEqualsValueExpression,
+                                           state: ConversionState) -> Query:
+        return {"bool": {"must_not": [{"exists": {"field": cond.field}}]}}
+
+    def convert_condition_field_eq_query_expr(self, cond: ConditionFieldEqualsValueExpression,
+                                              state: ConversionState) -> Query:
+        raise unsupported("query expressions", cond, self.identifier)
+
+    def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> Query:
+        raise unsupported("keywords (values without a field) are not supported yet", cond, self.identifier)
+
+    convert_condition_val_num = convert_condition_val_str
+    convert_condition_val_re = convert_condition_val_str
+    convert_condition_query_expr = convert_condition_val_str
+
+    # --- formats ---------------------------------------------------------------------------------
+    def finalize_query_default(self, rule: SigmaRule, query: Query, index: int, state: ConversionState) -> str:
+        return json.dumps({"query": query})
+
+    def finalize_output_default(self, queries: list[str]) -> list[str]:
+        return queries
+
+    def finalize_query_query(self, rule: SigmaRule, query: Query, index: int, state: ConversionState) -> str:
+        return json.dumps(query)
+
+    def finalize_output_query(self, queries: list[str]) -> list[str]:
+        return queries

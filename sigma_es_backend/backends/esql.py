@@ -1,0 +1,60 @@
+"""es_esql: ES|QL for Elasticsearch.
+
+ES|QL comparisons and LIKE are case-sensitive: case-insensitive Sigma matches compare the
+lower-cased field with the lower-cased value (`TO_LOWER(field) == "value"`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sigma.conversion.state import ConversionState
+from sigma.rule import SigmaRule
+
+from sigma_es_backend.backends import escaping
+from sigma_es_backend.backends.common import index_patterns
+from sigma_es_backend.backends.pattern import Pattern
+from sigma_es_backend.backends.text_base import ThreeValuedTextBackend
+
+
+class EsqlBackend(ThreeValuedTextBackend):
+    """Sigma → ES|QL (`FROM … | WHERE …`)."""
+
+    identifier: ClassVar[str] = "es_esql"
+    name: ClassVar[str] = "Elasticsearch ES|QL (exact Sigma semantics)"
+    formats: ClassVar[dict[str, str]] = {"default": "ES|QL query"}
+    requires_pipeline: ClassVar[bool] = True
+
+    or_token: ClassVar[str] = "OR"
+    and_token: ClassVar[str] = "AND"
+    not_token: ClassVar[str] = "NOT"
+    eq_token: ClassVar[str] = " == "
+
+    present_guard: ClassVar[str] = "({field} IS NOT NULL AND {expr})"
+    string_eq: ClassVar[dict[bool, str]] = {False: "{field} == {value}", True: "{field} == {value}"}
+    string_wildcard: ClassVar[dict[bool, str]] = {False: "{field} LIKE {value}", True: "{field} LIKE {value}"}
+    string_regex: ClassVar[dict[bool, str]] = {False: "{field} RLIKE {value}", True: "{field} RLIKE {value}"}
+    cidr_ip_expression: ClassVar[str] = "CIDR_MATCH({field}, {value})"
+    field_null_expression: ClassVar[str] = "{field} IS NULL"
+    field_exists_expression: ClassVar[str] = "{field} IS NOT NULL"
+    field_not_exists_expression: ClassVar[str] = "{field} IS NULL"
+    bool_values: ClassVar[dict[bool, str]] = {True: "true", False: "false"}
+    eq_expression: ClassVar[str] = "{field} == {value}"
+
+    def quote_field(self, field: str) -> str:
+        return escaping.esql_field(field)
+
+    def lowered_field(self, field: str) -> str:
+        return f"TO_LOWER({self.quote_field(field)})"
+
+    def lower_values(self) -> bool:
+        return True
+
+    def string_literal(self, text: str) -> str:
+        return escaping.esql_string(text)
+
+    def wildcard_literal(self, pattern: Pattern) -> str | None:
+        return escaping.esql_like(pattern)
+
+    def finalize_query_default(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
+        return f"FROM {','.join(index_patterns(state))} METADATA _id, _index, _version | WHERE {query}"

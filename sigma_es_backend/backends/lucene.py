@@ -1,0 +1,202 @@
+"""es_lucene: Lucene query_string syntax for Elasticsearch and OpenSearch.
+
+query_string has no case-insensitive operator. A case-insensitive Sigma match therefore uses the
+field's lowercase-normalized subfield where the pipeline declares one, else a regular expression with
+a character class per letter — never a silently case-sensitive term. Negations are written as
+`(*:* AND NOT x)` because a bare `NOT x` inside an OR group is a Lucene MUST_NOT clause, which would
+turn `a OR NOT b` into `a AND NOT b`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.conversion.base import TextQueryBackend
+from sigma.conversion.state import ConversionState
+from sigma.rule import SigmaRule
+from sigma.types import (
+    CompareOperators,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+)
+
+from sigma_es_backend.backends import escaping, regex
+from sigma_es_backend.backends.common import (
+    field_capabilities,
+    ipv4_cidr_wildcards,
+    string_pattern,
+    text_field_error,
+    unsupported,
+)
+from sigma_es_backend.backends.pattern import Pattern
+
+
+class LuceneBackend(TextQueryBackend):
+    """Sigma → Lucene query_string (Elasticsearch / OpenSearch)."""
+
+    identifier: ClassVar[str] = "es_lucene"
+    name: ClassVar[str] = "Elasticsearch/OpenSearch Lucene query_string (exact Sigma semantics)"
+    formats: ClassVar[dict[str, str]] = {
+        "default": "Lucene query_string query",
+        "dsl_query": "Search body with the query_string query",
+    }
+    requires_pipeline: ClassVar[bool] = True
+
+    parenthesize: bool = True  # Lucene's AND/OR are clause modifiers, not operators: group everything
+    precedence: ClassVar[tuple[type, type, type]] = (ConditionNOT, ConditionAND, ConditionOR)
+    group_expression: ClassVar[str] = "({expr})"
+    token_separator: str = " "
+    or_token: ClassVar[str] = "OR"
+    and_token: ClassVar[str] = "AND"
+    not_token: ClassVar[str] = "NOT"
+    eq_token: ClassVar[str] = ":"
+
+    field_null_expression: ClassVar[str] = "(*:* AND NOT _exists_:{field})"
+    field_exists_expression: ClassVar[str] = "_exists_:{field}"
+    field_not_exists_expression: ClassVar[str] = "(*:* AND NOT _exists_:{field})"
+    explicit_not_exists_expression: ClassVar[bool] = True
+    compare_op_expression: ClassVar[str] = "{field}:{operator}{value}"
+    compare_operators: ClassVar[dict[CompareOperators, str]] = {
+        CompareOperators.LT: "<",
+        CompareOperators.LTE: "<=",
+        CompareOperators.GT: ">",
+        CompareOperators.GTE: ">=",
+    }
+    bool_values: ClassVar[dict[bool, str]] = {True: "true", False: "false"}
+
+    def escape_and_quote_field(self, field_name: str) -> str:
+        return escaping.lucene_field(field_name)
+
+    # --- boolean structure -----------------------------------------------------------------------
+    def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
+        inner = self.convert_condition(cond.args[0], state)
+        return f"(*:* AND NOT {self._grouped(inner)})"
+
+    @staticmethod
+    def _grouped(expr: str) -> str:
+        return expr if expr.startswith("(") and expr.endswith(")") and _balanced_outer(expr) else f"({expr})"
+
+    def _or(self, exprs: list[str]) -> str:
+        return exprs[0] if len(exprs) == 1 else "(" + " OR ".join(exprs) + ")"
+
+    # --- strings ---------------------------------------------------------------------------------
+    def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression,
+                                           state: ConversionState) -> str:
+        return self.match_pattern(cond.field, string_pattern(cond), state, cond)
+
+    convert_condition_field_eq_val_str_case_sensitive = convert_condition_field_eq_val_str
+
+    def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> str:
+        caps = field_capabilities(state, field)
+        if caps.is_text:
+            raise text_field_error(field, cond, self.identifier)
+        if caps.is_ip:
+            if pattern.has_wildcards:
+                raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+            return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
+        if pattern.cased or not pattern.has_case():
+            return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
+        if caps.caseless:
+            return f"{self.escape_and_quote_field(caps.caseless)}:{escaping.lucene_term(pattern.lower())}"
+        regexp = escaping.regexp_from_pattern(pattern, case_insensitive=True)
+        return f"{self.escape_and_quote_field(field)}:{escaping.lucene_regexp_term(regexp)}"
+
+    # --- other value types -----------------------------------------------------------------------
+    def convert_condition_field_eq_val_num(self, cond: ConditionFieldEqualsValueExpression,
+                                           state: ConversionState) -> str:
+        assert isinstance(cond.value, SigmaNumber)
+        return f"{self.escape_and_quote_field(cond.field)}:{escaping.lucene_term(Pattern.literal(str(cond.value)))}"
+
+    def convert_condition_field_eq_val_re(self, cond: ConditionFieldEqualsValueExpression,
+                                          state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaRegularExpression)
+        caps = field_capabilities(state, cond.field)
+        if caps.is_text or caps.is_ip or caps.is_numeric:
+            raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
+        try:
+            translated = regex.translate(
+                value.to_plain(),
+                ignore_case=SigmaRegularExpressionFlag.IGNORECASE in value.flags,
+                multiline=SigmaRegularExpressionFlag.MULTILINE in value.flags,
+                dotall=SigmaRegularExpressionFlag.DOTALL in value.flags,
+                expand_case=True,
+            )
+        except regex.RegexTranslationError as error:
+            raise unsupported(str(error), cond, self.identifier) from error
+        return f"{self.escape_and_quote_field(cond.field)}:{escaping.lucene_regexp_term(translated)}"
+
+    def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,
+                                            state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaCIDRExpression)
+        field = self.escape_and_quote_field(cond.field)
+        if field_capabilities(state, cond.field).is_ip:
+            return f"{field}:{escaping.lucene_term(Pattern.literal(str(value.network)))}"
+        patterns = ipv4_cidr_wildcards(value, cond, self.identifier)
+        return self._or([f"{field}:{escaping.lucene_term(p)}" for p in patterns])
+
+    def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
+                                               state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaCompareExpression)
+        number = escaping.lucene_term(Pattern.literal(str(value.number)))
+        return f"{self.escape_and_quote_field(cond.field)}:{self.compare_operators[value.op]}{number}"
+
+    def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
+                                         state: ConversionState) -> str:
+        raise unsupported("field reference (fieldref): query_string cannot compare two fields", cond,
+                          self.identifier)
+
+    def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
+                                                      state: ConversionState) -> str:
+        raise unsupported("timestamp part modifiers: query_string cannot extract date parts", cond,
+                          self.identifier)
+
+    def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> str:
+        raise unsupported("keywords (values without a field) are not supported yet", cond, self.identifier)
+
+    convert_condition_val_num = convert_condition_val_str
+    convert_condition_val_re = convert_condition_val_str
+
+    # --- formats ---------------------------------------------------------------------------------
+    def finalize_query_dsl_query(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
+        return json.dumps({"query": {"query_string": {"query": query, "analyze_wildcard": False}}})
+
+    def finalize_output_dsl_query(self, queries: list[str]) -> list[str]:
+        return queries
+
+
+def _balanced_outer(expr: str) -> bool:
+    """True when the first '(' closes at the very end (so the expression is one group)."""
+    depth = 0
+    escaped = False
+    in_regexp = False
+    for index, char in enumerate(expr):
+        if escaped:
+            escaped = False
+            continue
+        if char == "\\":
+            escaped = True
+        elif char == "/":
+            in_regexp = not in_regexp
+        elif in_regexp:
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0 and index != len(expr) - 1:
+                return False
+    return depth == 0

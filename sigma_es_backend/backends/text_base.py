@@ -1,0 +1,174 @@
+"""Shared base of the EQL and ES|QL backends: boolean languages with three-valued logic.
+
+In both languages a comparison on a missing field yields null, and `not null` is null, so a
+negated match would silently drop events that lack the field. Sigma says `not (field: x)` is true
+there. Every field comparison below a NOT is therefore guarded: `(field <is present> and …)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionNOT, ConditionOR
+from sigma.conversion.base import TextQueryBackend
+from sigma.conversion.state import ConversionState
+from sigma.types import (
+    CompareOperators,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+)
+
+from sigma_es_backend.backends import regex
+from sigma_es_backend.backends.common import (
+    field_capabilities,
+    has_not_ancestor,
+    ipv4_cidr_wildcards,
+    string_pattern,
+    text_field_error,
+    unsupported,
+)
+from sigma_es_backend.backends.escaping import regexp_from_pattern
+from sigma_es_backend.backends.pattern import Pattern
+
+
+class ThreeValuedTextBackend(TextQueryBackend):
+    """Token tables + the string/regex/cidr logic; subclasses give the language's syntax."""
+
+    precedence: ClassVar[tuple[type, type, type]] = (ConditionNOT, ConditionAND, ConditionOR)
+    group_expression: ClassVar[str] = "({expr})"
+    token_separator: str = " "
+    compare_operators: ClassVar[dict[CompareOperators, str]] = {
+        CompareOperators.LT: "<", CompareOperators.LTE: "<=",
+        CompareOperators.GT: ">", CompareOperators.GTE: ">=",
+    }
+    explicit_not_exists_expression: ClassVar[bool] = True
+
+    # Language syntax, filled by subclasses.
+    present_guard: ClassVar[str]  # "({field} != null and {expr})"
+    string_eq: ClassVar[dict[bool, str]]  # case_insensitive → template with {field}, {value}
+    string_wildcard: ClassVar[dict[bool, str]]
+    string_regex: ClassVar[dict[bool, str]]
+    cidr_ip_expression: ClassVar[str]
+    num_eq_expression: ClassVar[str] = "{field} == {value}"
+
+    def escape_and_quote_field(self, field_name: str) -> str:
+        return self.quote_field(field_name)
+
+    # hooks for the language
+    def quote_field(self, field: str) -> str:
+        raise NotImplementedError
+
+    def string_literal(self, text: str) -> str:
+        raise NotImplementedError
+
+    def wildcard_literal(self, pattern: Pattern) -> str | None:
+        """The wildcard pattern literal, or None when the language cannot express it."""
+        raise NotImplementedError
+
+    def lowered_field(self, field: str) -> str:
+        """Field expression for case-insensitive comparison against a lowercased value, if needed."""
+        return self.quote_field(field)
+
+    def lower_values(self) -> bool:
+        return False
+
+    # --- guard -----------------------------------------------------------------------------------
+    def guarded(self, cond: Any, field: str, expr: str) -> str:
+        if has_not_ancestor(cond):
+            return self.present_guard.format(field=self.quote_field(field), expr=expr)
+        return expr
+
+    # --- strings ---------------------------------------------------------------------------------
+    def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression,
+                                           state: ConversionState) -> str:
+        return self.guarded(cond, cond.field, self.match_pattern(cond.field, string_pattern(cond), state, cond))
+
+    convert_condition_field_eq_val_str_case_sensitive = convert_condition_field_eq_val_str
+
+    def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> str:
+        caps = field_capabilities(state, field)
+        if caps.is_text:
+            raise text_field_error(field, cond, self.identifier)
+        insensitive = not pattern.cased and pattern.has_case() and not caps.is_ip
+        if insensitive and self.lower_values():
+            pattern = pattern.lower()
+        qfield = self.lowered_field(field) if insensitive else self.quote_field(field)
+        if not pattern.has_wildcards:
+            return self.string_eq[insensitive].format(field=qfield, value=self.string_literal(pattern.text))
+        if caps.is_ip:
+            raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+        literal = self.wildcard_literal(pattern)
+        if literal is not None:
+            return self.string_wildcard[insensitive].format(field=qfield, value=literal)
+        # A literal * or ? the wildcard syntax cannot escape: the same pattern as a regular expression.
+        # Case is already handled (lowered values, or the language's case-insensitive operator).
+        regexp = regexp_from_pattern(pattern, case_insensitive=False, delimiter_escape=False)
+        return self.string_regex[insensitive].format(field=qfield, value=self.string_literal(regexp))
+
+    # --- other value types -----------------------------------------------------------------------
+    def convert_condition_field_eq_val_num(self, cond: ConditionFieldEqualsValueExpression,
+                                           state: ConversionState) -> str:
+        assert isinstance(cond.value, SigmaNumber)
+        caps = field_capabilities(state, cond.field)
+        value = str(cond.value) if caps.is_numeric else self.string_literal(str(cond.value))
+        return self.guarded(cond, cond.field, self.num_eq_expression.format(field=self.quote_field(cond.field),
+                                                                             value=value))
+
+    def convert_condition_field_eq_val_re(self, cond: ConditionFieldEqualsValueExpression,
+                                          state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaRegularExpression)
+        caps = field_capabilities(state, cond.field)
+        if caps.is_text or caps.is_ip or caps.is_numeric:
+            raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
+        try:
+            translated = regex.translate(
+                value.to_plain(),
+                ignore_case=SigmaRegularExpressionFlag.IGNORECASE in value.flags,
+                multiline=SigmaRegularExpressionFlag.MULTILINE in value.flags,
+                dotall=SigmaRegularExpressionFlag.DOTALL in value.flags,
+                expand_case=True,
+                escape_delimiter=False,
+            )
+        except regex.RegexTranslationError as error:
+            raise unsupported(str(error), cond, self.identifier) from error
+        expr = self.string_regex[False].format(field=self.quote_field(cond.field),
+                                               value=self.string_literal(translated))
+        return self.guarded(cond, cond.field, expr)
+
+    def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,
+                                            state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaCIDRExpression)
+        if field_capabilities(state, cond.field).is_ip:
+            expr = self.cidr_ip_expression.format(field=self.quote_field(cond.field),
+                                                  value=self.string_literal(str(value.network)))
+        else:
+            parts = [self.match_pattern(cond.field, p, state, cond)
+                     for p in ipv4_cidr_wildcards(value, cond, self.identifier)]
+            expr = parts[0] if len(parts) == 1 else "(" + f" {self.or_token} ".join(parts) + ")"
+        return self.guarded(cond, cond.field, expr)
+
+    def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
+                                               state: ConversionState) -> str:
+        value = cond.value
+        assert isinstance(value, SigmaCompareExpression)
+        expr = f"{self.quote_field(cond.field)} {self.compare_operators[value.op]} {value.number}"
+        return self.guarded(cond, cond.field, expr)
+
+    def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
+                                         state: ConversionState) -> str:
+        raise unsupported("field reference (fieldref) is not supported yet", cond, self.identifier)
+
+    def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
+                                                      state: ConversionState) -> str:
+        raise unsupported("timestamp part modifiers are not supported yet", cond, self.identifier)
+
+    def convert_condition_val_str(self, cond: Any, state: ConversionState) -> str:
+        raise unsupported("keywords (values without a field) are not supported yet", cond, self.identifier)
+
+    convert_condition_val_num = convert_condition_val_str
+    convert_condition_val_re = convert_condition_val_str

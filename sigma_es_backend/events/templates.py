@@ -1,0 +1,82 @@
+"""Index mappings with production field types: ECS component templates + integration additions.
+
+The ECS composable templates (elastic/ecs generated/elasticsearch/composable) describe Elasticsearch.
+For OpenSearch the few Elasticsearch-only types are replaced by their OpenSearch counterparts. The
+windows integration's additions are layered on top: lowercase-normalized `.caseless` subfields where
+the mapping files declare them, and `winlog.event_data.*` as keyword.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from sigma_es_backend.backends.common import FieldCapabilities
+
+OPENSEARCH_TYPE_REPLACEMENTS = {"constant_keyword": "keyword", "flattened": "flat_object"}
+CASELESS_NORMALIZER = "sigma_es_lowercase"
+
+
+def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _adapt_for_opensearch(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") in OPENSEARCH_TYPE_REPLACEMENTS:
+            replacement = OPENSEARCH_TYPE_REPLACEMENTS[node["type"]]
+            for key in ("ignore_above", "value", "fields") if replacement == "flat_object" else ("value",):
+                node.pop(key, None)
+            node["type"] = replacement
+        for value in node.values():
+            _adapt_for_opensearch(value)
+    elif isinstance(node, list):
+        for value in node:
+            _adapt_for_opensearch(value)
+
+
+def _property(properties: dict[str, Any], dotted: str) -> dict[str, Any] | None:
+    parts = dotted.split(".")
+    node: dict[str, Any] | None = {"properties": properties}
+    for part in parts:
+        if node is None:
+            return None
+        node = node.get("properties", {}).get(part)
+    return node
+
+
+def ecs_index_body(ecs_dir: Path, capabilities: dict[str, FieldCapabilities], flavor: str = "opensearch",
+                   ) -> dict[str, Any]:
+    """Settings + mappings for a test index holding ECS documents as the integrations write them."""
+    component_dir = ecs_dir / "generated" / "elasticsearch" / "composable" / "component"
+    template = json.loads((ecs_dir / "generated/elasticsearch/composable/template.json").read_text())
+    mappings: dict[str, Any] = copy.deepcopy(template["template"]["mappings"])
+    mappings.setdefault("properties", {})
+    for path in sorted(component_dir.glob("*.json")):
+        _merge(mappings, json.loads(path.read_text())["template"]["mappings"])
+    if flavor == "opensearch":
+        _adapt_for_opensearch(mappings)
+    # Integration additions: every unmapped string (winlog.event_data.* above all) is a keyword.
+    mappings["dynamic_templates"] = [
+        {"strings_as_keyword": {"match_mapping_type": "string",
+                                "mapping": {"type": "keyword", "ignore_above": 1024}}},
+    ]
+    for field, caps in capabilities.items():
+        if caps.caseless:
+            prop = _property(mappings["properties"], field)
+            if prop is not None:
+                sub = caps.caseless.removeprefix(field + ".")
+                prop.setdefault("fields", {})[sub] = {"type": "keyword", "normalizer": CASELESS_NORMALIZER,
+                                                      "ignore_above": 1024}
+    settings = {
+        "index": {"number_of_shards": 1, "number_of_replicas": 0,
+                  "mapping": {"total_fields": {"limit": 5000}}},
+        "analysis": {"normalizer": {CASELESS_NORMALIZER: {"type": "custom", "filter": ["lowercase"]}}},
+    }
+    return {"settings": settings, "mappings": mappings}

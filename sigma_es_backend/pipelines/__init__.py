@@ -1,0 +1,7 @@
+"""Processing pipelines built from mappings/. `pipelines` is the registry of their ids."""
+
+from sigma_es_backend.pipelines.ecs import ecs_pipeline
+
+pipelines = {"ecs": ecs_pipeline}
+
+__all__ = ["ecs_pipeline", "pipelines"]

@@ -1,0 +1,188 @@
+"""pySigma transformations for the ways ECS reshapes Sigma's (Sysmon-shaped) values.
+
+Each is a dataclass: its fields are its YAML parameters, as for pySigma's own transformations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sigma.conditions import ConditionAND, ConditionOR
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaTransformationError
+from sigma.processing.transformations.base import DetectionItemTransformation, PreprocessingTransformation
+from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.types import SigmaCasedString, SigmaExists, SigmaNull, SigmaString, SpecialChars
+
+from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
+
+DATA_SOURCE_STATE = "sigma_es_data_source"
+
+
+def _sigma_string(parts: list[PatternPart], cased: bool) -> SigmaString:
+    """Build a SigmaString from literal characters and wildcards (no re-parsing of escapes)."""
+    merged: list[str | SpecialChars] = []
+    for part in parts:
+        if isinstance(part, Wildcard):
+            special = SpecialChars.WILDCARD_MULTI if part is Wildcard.MULTI else SpecialChars.WILDCARD_SINGLE
+            if special is SpecialChars.WILDCARD_MULTI and merged and merged[-1] is special:
+                continue  # ** == *
+            merged.append(special)
+        elif merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    result: SigmaString = SigmaCasedString("") if cased else SigmaString("")
+    result.s = tuple(merged)  # type: ignore[assignment]
+    return result
+
+
+def _item(field_name: str, parts: list[PatternPart], cased: bool, source) -> SigmaDetectionItem:
+    return SigmaDetectionItem(field_name, [], [_sigma_string(parts, cased)], source=source)
+
+
+def _linked(items: list, linking: type[ConditionAND | ConditionOR]) -> SigmaDetection:
+    return SigmaDetection(detection_items=items, item_linking=linking)
+
+
+@dataclass
+class SplitDomainUserTransformation(DetectionItemTransformation):
+    """`User: DOMAIN\\name` (Sysmon) → `user.domain` + `user.name` (ECS).
+
+    A Sigma pattern P matches "D\\N" exactly when, for some position in P that consumes the
+    backslash, the part before matches D and the part after matches N. That position is a literal
+    backslash, a `?`, or a `*` (which then spans the end of D and the start of N). User and domain
+    names never contain a backslash themselves.
+    """
+
+    source_field: str = "User"
+    domain: str = "user.domain"
+    name: str = "user.name"
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
+        if detection_item.field != self.source_field:
+            return None
+        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
+        return _linked(alternatives, detection_item.value_linking)
+
+    def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
+        if isinstance(value, SigmaNull):
+            return _linked([SigmaDetectionItem(self.domain, [], [SigmaNull()], source=item.source),
+                            SigmaDetectionItem(self.name, [], [SigmaNull()], source=item.source)], ConditionAND)
+        if isinstance(value, SigmaExists):
+            return _linked([SigmaDetectionItem(self.name, [], [value], source=item.source)], ConditionAND)
+        if not isinstance(value, SigmaString):
+            raise SigmaTransformationError(
+                f"field '{self.source_field}' is split into {self.domain} and {self.name} in ECS: "
+                f"a {type(value).__name__} value cannot be split exactly",
+                source=item.source,
+            )
+        pattern = Pattern.from_sigma(value)
+        chars = list(pattern.chars())
+        alternatives: list[SigmaDetection] = []
+        seen: set[tuple] = set()
+        for index, char in enumerate(chars):
+            if char == "\\" or char is Wildcard.SINGLE:
+                domain_part, name_part = chars[:index], chars[index + 1 :]
+            elif char is Wildcard.MULTI:
+                domain_part, name_part = chars[:index] + [Wildcard.MULTI], [Wildcard.MULTI] + chars[index + 1 :]
+            else:
+                continue
+            if "\\" in domain_part or "\\" in name_part:
+                continue
+            key = (tuple(map(str, domain_part)), tuple(map(str, name_part)))
+            if key in seen:
+                continue
+            seen.add(key)
+            conjuncts = [
+                _item(field_name, part, pattern.cased, item.source)
+                for field_name, part in ((self.domain, domain_part), (self.name, name_part))
+                if not all(p is Wildcard.MULTI for p in part) or not part
+            ]
+            alternatives.append(_linked(conjuncts, ConditionAND))
+        if not alternatives:
+            # No position can consume the backslash: the value can never match a DOMAIN\name string.
+            # Express "matches nothing" exactly: the user name is both present and absent.
+            return _linked([SigmaDetectionItem(self.name, [], [SigmaNull()], source=item.source),
+                            SigmaDetectionItem(self.name, [], [SigmaExists(True)], source=item.source)],
+                           ConditionAND)
+        return _linked(alternatives, ConditionOR)
+
+
+@dataclass
+class HashesTransformation(DetectionItemTransformation):
+    """`Hashes: MD5=…,SHA256=…,IMPHASH=…` (Sysmon) → one ECS field per algorithm.
+
+    `ALGO=value` values (with or without surrounding `*` from contains) become an exact match of
+    `value` on that algorithm's field; values without an algorithm are matched on every hash field.
+    """
+
+    source_field: str = "Hashes"
+    algorithms: dict[str, str] = field(default_factory=dict)
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
+        if detection_item.field != self.source_field:
+            return None
+        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
+        return _linked(alternatives, detection_item.value_linking)
+
+    def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
+        if not isinstance(value, SigmaString):
+            raise SigmaTransformationError(
+                f"field '{self.source_field}' is split into one field per hash algorithm in ECS: "
+                f"a {type(value).__name__} value cannot be mapped exactly",
+                source=item.source,
+            )
+        pattern = Pattern.from_sigma(value)
+        chars = list(pattern.chars())
+        while chars and chars[0] is Wildcard.MULTI:
+            chars.pop(0)
+        while chars and chars[-1] is Wildcard.MULTI:
+            chars.pop()
+        text = "".join(c for c in chars if isinstance(c, str))
+        algorithm, sep, digest = text.partition("=")
+        if sep and not any(isinstance(c, Wildcard) for c in chars) and algorithm.upper() in self.algorithms:
+            return _linked([_item(self.algorithms[algorithm.upper()], list(digest), pattern.cased, item.source)],
+                           ConditionAND)
+        if sep:
+            raise SigmaTransformationError(
+                f"field '{self.source_field}': value {value.original!r} names an unknown hash algorithm "
+                f"(known: {', '.join(sorted(self.algorithms))})",
+                source=item.source,
+            )
+        parts = list(pattern.chars())
+        return _linked([_item(target, parts, pattern.cased, item.source)
+                        for target in dict.fromkeys(self.algorithms.values())], ConditionOR)
+
+
+@dataclass
+class StrictFieldsTransformation(DetectionItemTransformation):
+    """Fail the rule on a field the data source does not map: a raw Sigma name would match nothing."""
+
+    known_fields: list[str] = field(default_factory=list)
+    data_source: str = ""
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
+        if detection_item.field is not None and detection_item.field not in self.known_fields:
+            raise SigmaTransformationError(
+                f"field '{detection_item.field}' has no ECS mapping for data source '{self.data_source}'",
+                source=detection_item.source,
+            )
+        return None
+
+
+@dataclass
+class RequireDataSourceTransformation(PreprocessingTransformation):
+    """Fail a rule whose log source no mapping file covers, naming the log source."""
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        super().apply(rule)
+        if isinstance(rule, SigmaRule) and self._pipeline is not None:
+            if DATA_SOURCE_STATE not in self._pipeline.state:
+                ls = rule.logsource
+                described = ", ".join(
+                    f"{k}: {v}" for k, v in (("product", ls.product), ("category", ls.category),
+                                            ("service", ls.service)) if v
+                ) or "(empty)"
+                raise SigmaTransformationError(f"log source {{{described}}} has no ECS data source mapping",
+                                               source=rule.source)

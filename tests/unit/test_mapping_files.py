@@ -1,0 +1,98 @@
+"""Mapping files: schema errors carry file and line; every target field exists in ECS or an integration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sigma_es_backend.pipelines.mapping_files import (
+    Hashes,
+    MappingError,
+    SplitDomainUser,
+    load_default_mappings,
+    load_mapping_files,
+)
+
+# Namespaces that integrations add beside ECS (not in ecs_flat.yml).
+INTEGRATION_NAMESPACES = ("winlog.", "powershell.", "sysmon.")
+# Fields the windows integration writes inside ECS namespaces without ECS defining them.
+INTEGRATION_FIELDS = {"file.code_signature.signed"}
+# Sysmon fields the windows integration moves out of winlog.event_data: never query them there.
+MOVED_OUT_OF_EVENT_DATA = {"Image", "CommandLine", "ParentImage", "ParentCommandLine", "User", "Hashes",
+                           "TargetFilename", "TargetObject", "QueryName", "ImageLoaded", "SourceImage",
+                           "OriginalFileName", "SourceIp", "DestinationIp"}
+
+DEFAULT = load_default_mappings()
+
+
+@pytest.fixture(scope="module")
+def ecs_fields(shared_dir: Path) -> set[str]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with (shared_dir / "ecs/generated/ecs/ecs_flat.yml").open() as stream:
+        return set(yaml.load(stream, Loader=loader))
+
+
+def _targets(target) -> list[str]:
+    if isinstance(target, str):
+        return [target]
+    if isinstance(target, tuple):
+        return list(target)
+    if isinstance(target, SplitDomainUser):
+        return [target.domain, target.name]
+    if isinstance(target, Hashes):
+        return list(target.algorithms.values())
+    raise AssertionError(target)
+
+
+@pytest.mark.parametrize("data_source", DEFAULT.data_sources, ids=lambda ds: ds.id)
+def test_every_target_field_exists(data_source, ecs_fields: set[str]) -> None:
+    targets = [t for target in data_source.fields.values() for t in _targets(target)] + list(data_source.filter)
+    unknown = [t for t in targets if t not in ecs_fields and t not in INTEGRATION_FIELDS and not t.startswith(INTEGRATION_NAMESPACES)]
+    assert unknown == []
+
+
+@pytest.mark.parametrize("data_source", DEFAULT.data_sources, ids=lambda ds: ds.id)
+def test_moved_fields_are_not_queried_in_event_data(data_source) -> None:
+    wrong = [f"{sigma} → {t}" for sigma, target in data_source.fields.items() for t in _targets(target)
+             if t.startswith("winlog.event_data.") and t.removeprefix("winlog.event_data.") in MOVED_OUT_OF_EVENT_DATA]
+    assert wrong == []
+
+
+def test_every_category_data_source_has_an_event_filter() -> None:
+    assert [ds.id for ds in DEFAULT.data_sources if ds.category and not ds.filter] == []
+
+
+def test_errors_name_file_and_line_and_all_are_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "data_sources:\n"
+        "  - id: one\n"
+        "    logsource: {product: windows, category: x}\n"
+        "    index: [logs-*]\n"
+        "    fields:\n"
+        "      A: {upper_case: {}}\n"
+        "    colour: red\n"
+    )
+    with pytest.raises(MappingError) as caught:
+        load_mapping_files([bad])
+    message = str(caught.value)
+    assert f"{bad}:6: unknown transform 'upper_case' for field 'A'" in message
+    assert f"{bad}:7: unknown key 'colour' in data source" in message
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.yml"
+    bad.write_text("data_sources:\n  - id: [unclosed\n")
+    with pytest.raises(MappingError, match=rf"{bad}:\d+: invalid YAML"):
+        load_mapping_files([bad])
+
+
+def test_duplicate_logsource_is_rejected(tmp_path: Path) -> None:
+    text = ("data_sources:\n"
+            "  - {id: a, logsource: {product: p}, index: [i], fields: {X: x.y}}\n"
+            "  - {id: b, logsource: {product: p}, index: [i], fields: {X: x.y}}\n")
+    (tmp_path / "dup.yml").write_text(text)
+    with pytest.raises(MappingError, match=r"dup.yml:3: logsource already mapped at .*dup.yml:2"):
+        load_mapping_files([tmp_path / "dup.yml"])
