@@ -97,6 +97,24 @@ class LuceneBackend(TextQueryBackend):
 
     convert_condition_field_eq_val_str_case_sensitive = convert_condition_field_eq_val_str
 
+    @property
+    def engine(self) -> str:
+        """`-O engine=opensearch|elasticsearch` (default elasticsearch): where the query will run."""
+        engine = str(self.backend_options.get("engine", "elasticsearch")).lower()
+        if engine not in ("elasticsearch", "opensearch"):
+            raise unsupported(f"unknown engine '{engine}' (elasticsearch or opensearch)", backend=self.identifier)
+        return engine
+
+    def _check_wildcard_field(self, field: str, caps: Any, cond: Any) -> None:
+        # OpenSearch (checked on 2.19) turns query_string wildcard and regexp terms on `wildcard`-typed
+        # fields into plain Lucene queries over the field's n-gram index terms, which miss matches.
+        # Its DSL wildcard/regexp queries are right: use es_dsl there.
+        if caps.type == "wildcard" and self.engine == "opensearch":
+            raise unsupported(
+                f"wildcard or regular-expression match on wildcard-typed field '{field}': OpenSearch's "
+                "query_string evaluates it on n-grams and misses events; use the es_dsl target", cond,
+                self.identifier)
+
     def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> str:
         caps = field_capabilities(state, field)
         if caps.is_text:
@@ -105,6 +123,8 @@ class LuceneBackend(TextQueryBackend):
             if pattern.has_wildcards:
                 raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
+        if pattern.has_wildcards or not (pattern.cased or not pattern.has_case() or caps.caseless):
+            self._check_wildcard_field(field, caps, cond)
         if pattern.cased or not pattern.has_case():
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
         if caps.caseless:
@@ -125,6 +145,7 @@ class LuceneBackend(TextQueryBackend):
         caps = field_capabilities(state, cond.field)
         if caps.is_text or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
+        self._check_wildcard_field(cond.field, caps, cond)
         try:
             translated = regex.translate(
                 value.to_plain(),

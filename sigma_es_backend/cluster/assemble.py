@@ -316,10 +316,17 @@ def _install_plugins(
     return installed, skipped
 
 
+_STACK_FRAME = re.compile(r"^(at |\.\.\. \d+ (more|common frames omitted))")
+
+
 def last_line(output: str) -> str:
-    """The last non-blank line of a command's output (or a placeholder)."""
+    """The last meaningful line of a command's output: Java stack frames are skipped, so a crash
+    reports its (root-cause) exception message rather than ``at org.opensearch…main(…)``."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
+    meaningful = [line for line in lines if not _STACK_FRAME.match(line)]
+    if not meaningful:
+        return lines[-1] if lines else "(no output)"
+    return re.sub(r'^Exception in thread "[^"]*" ', "", meaningful[-1])
 
 
 def _make_readable(top: Path) -> None:

@@ -172,25 +172,16 @@ def mvn_error_reason(output: str) -> str:
 
 
 def _mvn_fetch(coords: list[Coordinate], downloads: Path) -> dict[Coordinate, str]:
-    """Copy ``coords`` with one Maven run (one per artifact when the batch fails).
+    """Copy ``coords`` with one Maven run; return the failure reason per coordinate not delivered.
 
-    Returns the failure reason per coordinate that did not arrive.  A batch fails as a whole when a
-    single artifact is missing, so after a failed batch each artifact is retried alone to learn
-    which ones are really missing.
+    A batch fails as a whole when one artifact is missing (Maven's message names it).  No per-artifact
+    Maven retries: a misconfigured Maven would cost seconds per artifact, while the HTTPS fallback
+    sorts out what is really missing quickly.
     """
     reason = _mvn_run(coords, downloads)
     if reason is None:
         return {}
-    if len(coords) == 1:
-        return {coords[0]: reason}
-    reasons: dict[Coordinate, str] = {}
-    for coord in coords:
-        if cached_path(downloads, coord).is_file():
-            continue
-        single = _mvn_run([coord], downloads)
-        if single is not None:
-            reasons[coord] = single
-    return reasons
+    return {c: reason for c in coords if not cached_path(downloads, c).is_file()}
 
 
 def _mvn_run(coords: list[Coordinate], downloads: Path) -> str | None:

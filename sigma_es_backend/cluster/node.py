@@ -8,6 +8,10 @@ The node runs detached: launched through ``sh -c '… &'`` in a new session, it 
 and re-parented to init, so it outlives the CLI and never lingers as a zombie of a long-lived
 caller (a pytest session).  ``bin/opensearch`` ``exec``s the JVM, so the pid ``sh`` reports is the
 JVM's pid for the node's whole life.
+
+OpenSearch refuses to run as root and no setting overrides that.  Called as root, the launcher runs
+the node as ``$SIGMA_ES_RUN_AS`` (default ``nobody``): it hands ``run/config``, ``run/data`` and
+``run/logs`` to that user (``run/state.json`` stays root's) and needs the home to be reachable.
 """
 
 from __future__ import annotations
@@ -149,10 +153,13 @@ def is_our_node(pid: int, home: Path) -> bool:
     if not pid_alive(pid):
         return False
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc: kill(0) is all we can check
-    return str(home) in cmdline
+    if not raw:
+        # Empty while the process is in the middle of an exec (the script exec-ing the JVM).
+        return True
+    return str(home) in raw.replace(b"\0", b" ").decode(errors="replace")
 
 
 def read_state(root: Path) -> dict[str, Any] | None:
@@ -220,12 +227,15 @@ def run_as_user() -> pwd.struct_passwd | None:
 
 
 def unreachable_dir(path: Path, account: pwd.struct_passwd) -> Path | None:
-    """The first directory on the way to ``path`` that ``account`` may not enter, or None."""
+    """The first existing directory on the way to ``path`` that ``account`` may not enter, or None.
+
+    Directories not created yet are skipped: the launcher creates them traversable.
+    """
     for directory in [*reversed(path.parents), path]:
         try:
             st = directory.stat()
         except OSError:
-            return directory
+            return None
         if st.st_uid == account.pw_uid:
             allowed = st.st_mode & stat.S_IXUSR
         elif st.st_gid == account.pw_gid:
@@ -235,6 +245,19 @@ def unreachable_dir(path: Path, account: pwd.struct_passwd) -> Path | None:
         if not allowed:
             return directory
     return None
+
+
+def _check_reachable(account: pwd.struct_passwd | None, paths: list[Path]) -> None:
+    """Raise if the node's unprivileged user could not enter one of ``paths``."""
+    if account is None:
+        return
+    for path in paths:
+        blocked = unreachable_dir(path, account)
+        if blocked is not None:
+            raise ClusterError(
+                f"the node runs as user {account.pw_name} (OpenSearch refuses to run as root) but cannot "
+                f"enter {blocked}: use a cache directory outside it (--cache-dir or SIGMA_ES_CACHE_DIR)"
+            )
 
 
 def _hand_over(paths: list[Path], account: pwd.struct_passwd) -> None:
@@ -370,23 +393,19 @@ def start_node(
             )
         return _wait_healthy(root, state, timeout, started_by_us=False)
     clear_state(root)
-
-    assembly = assemble(root, version)
-    _warn_missing(assembly)
-    java_home = resolve_java_home()
     heap = heap_size(heap)
     account = run_as_user()
+    java_home = resolve_java_home()
+    _check_reachable(account, [root, java_home])  # fail before a long assembly
+
+    assembly = assemble(root, version)
+    if assembly.reused:  # a fresh assembly has just reported them itself
+        _warn_missing(assembly)
     dirs = _prepare_run_dir(root, assembly.home, version, reset_data)
     if account is not None:
         for own in (root, root / "dist", dirs["run"]):
             own.chmod(own.stat().st_mode | 0o111)  # traversable (not listable) for the node's user
-        for needed in (assembly.home, dirs["run"], java_home):
-            blocked = unreachable_dir(needed, account)
-            if blocked is not None:
-                raise ClusterError(
-                    f"the node runs as user {account.pw_name} (OpenSearch refuses root) but {blocked} "
-                    f"is closed to it: use a cache directory it can enter (--cache-dir or SIGMA_ES_CACHE_DIR)"
-                )
+        _check_reachable(account, [assembly.home, dirs["run"]])
     http_port = free_port()
     transport_port = free_port(exclude=(http_port,))
     (dirs["config"] / "opensearch.yml").write_text(
@@ -446,11 +465,11 @@ def _wait_healthy(root: Path, state: dict[str, Any], timeout: float, started_by_
             return node_info(state)
         if time.monotonic() >= deadline:
             reason = f"OpenSearch not healthy after {timeout:.0f}s (pid {state['pid']})"
-            if started_by_us:
-                # Leave nothing half-started behind: the next start must begin from a clean slate.
-                _terminate(state["pid"], home, grace=20)
             break
         time.sleep(1.0)
+    if started_by_us:
+        # Leave nothing half-started behind: the next start must begin from a clean slate.
+        _terminate(state["pid"], home, grace=20)
     print(log_tail(state), file=sys.stderr, flush=True)
     if started_by_us or not is_our_node(state["pid"], home):
         clear_state(root)

@@ -15,7 +15,11 @@ from typing import Any
 
 from sigma_es_backend.backends.common import FieldCapabilities
 
-OPENSEARCH_TYPE_REPLACEMENTS = {"constant_keyword": "keyword", "flattened": "flat_object"}
+# scaled_float lives in OpenSearch's mapper-extras module, which the local node does not load; a double
+# answers the same term and range queries (only the stored precision differs).
+OPENSEARCH_TYPE_REPLACEMENTS = {"constant_keyword": "keyword", "flattened": "flat_object", "scaled_float": "double"}
+# Mapping parameters Elasticsearch has and OpenSearch rejects; none changes how a query matches.
+ELASTICSEARCH_ONLY_PARAMETERS = ("synthetic_source_keep", "time_series_dimension", "time_series_metric")
 CASELESS_NORMALIZER = "sigma_es_lowercase"
 
 
@@ -29,11 +33,15 @@ def _merge(target: dict[str, Any], source: dict[str, Any]) -> None:
 
 def _adapt_for_opensearch(node: Any) -> None:
     if isinstance(node, dict):
-        if node.get("type") in OPENSEARCH_TYPE_REPLACEMENTS:
+        if isinstance(node.get("type"), str) and node["type"] in OPENSEARCH_TYPE_REPLACEMENTS:
             replacement = OPENSEARCH_TYPE_REPLACEMENTS[node["type"]]
-            for key in ("ignore_above", "value", "fields") if replacement == "flat_object" else ("value",):
+            dropped = ("ignore_above", "value", "fields") if replacement == "flat_object" else ("value", "scaling_factor")
+            for key in dropped:
                 node.pop(key, None)
             node["type"] = replacement
+        if isinstance(node.get("type"), str):
+            for parameter in ELASTICSEARCH_ONLY_PARAMETERS:
+                node.pop(parameter, None)
         for value in node.values():
             _adapt_for_opensearch(value)
     elif isinstance(node, list):

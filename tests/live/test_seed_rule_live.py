@@ -40,3 +40,49 @@ def test_seed_index_has_production_types(opensearch, seed_index) -> None:
     assert process["executable"]["fields"]["caseless"]["normalizer"] == "sigma_es_lowercase"
     assert process["command_line"]["type"] == "wildcard"
     assert mapping["winlog"]["properties"]["event_data"]["properties"]["LogonId"]["type"] == "keyword"
+
+
+COMMAND_LINES = {
+    "enc_lower": "powershell.exe -nop -enc SQBFAFgA",
+    "enc_upper": "POWERSHELL.EXE -NOP -ENC SQBFAFgA",
+    "enc_no_spaces": "powershell.exe -encSQB",
+    "other": "powershell.exe -File backup.ps1",
+}
+ENCODED_RULE = """
+title: Encoded
+status: test
+logsource: {category: process_creation, product: windows}
+detection:
+    sel:
+        CommandLine|contains: ' -enc '
+    condition: sel
+"""
+
+
+def test_dsl_contains_on_wildcard_field_is_case_insensitive(opensearch, ecs_index) -> None:
+    from tests.seed_events import process_start
+
+    docs = {}
+    for doc_id, command_line in COMMAND_LINES.items():
+        doc = process_start(doc_id)
+        doc["process"]["command_line"] = command_line
+        docs[doc_id] = doc
+    index = ecs_index(docs)
+    (body,) = convert(ENCODED_RULE, "es_dsl")
+    assert search_ids(opensearch, index, json.loads(body)) == {"enc_lower", "enc_upper"}
+
+
+def test_lucene_for_opensearch_refuses_patterns_on_wildcard_fields(opensearch, ecs_index) -> None:
+    # OpenSearch's query_string evaluates such terms on n-grams: this proves the defect is real here.
+    from tests.seed_events import process_start
+
+    doc = process_start("enc_lower")
+    doc["process"]["command_line"] = COMMAND_LINES["enc_lower"]
+    index = ecs_index({"enc_lower": doc})
+    assert lucene_ids(opensearch, index, "process.command_line:*\\ \\-enc\\ *") == set()
+    from sigma_es_backend.backends.lucene import LuceneBackend
+    from sigma.collection import SigmaCollection
+    from sigma_es_backend.pipelines import ecs_pipeline
+
+    with pytest.raises(Exception, match="OpenSearch's query_string evaluates it on n-grams"):
+        LuceneBackend(ecs_pipeline(), engine="opensearch").convert(SigmaCollection.from_yaml(ENCODED_RULE))
