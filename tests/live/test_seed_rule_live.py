@@ -80,8 +80,9 @@ def test_lucene_for_opensearch_refuses_patterns_on_wildcard_fields(opensearch, e
     doc["process"]["command_line"] = COMMAND_LINES["enc_lower"]
     index = ecs_index({"enc_lower": doc})
     assert lucene_ids(opensearch, index, "process.command_line:*\\ \\-enc\\ *") == set()
-    from sigma_es_backend.backends.lucene import LuceneBackend
     from sigma.collection import SigmaCollection
+
+    from sigma_es_backend.backends.lucene import LuceneBackend
     from sigma_es_backend.pipelines import ecs_pipeline
 
     with pytest.raises(Exception, match="OpenSearch's query_string evaluates it on n-grams"):
