@@ -105,7 +105,7 @@ def eql_string(text: str) -> str:
 
 def eql_wildcard_expressible(pattern: Pattern) -> bool:
     """EQL wildcard patterns (`:` / `like`) have no escape for a literal `*` or `?`."""
-    return not any(c in "*?" for c in pattern.text_with_wildcards_removed())
+    return not any(c in "*?" for c in pattern.text)
 
 
 def eql_wildcard(pattern: Pattern) -> str:

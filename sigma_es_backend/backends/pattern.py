@@ -61,7 +61,7 @@ class Pattern:
 
     @property
     def text(self) -> str:
-        """The literal text; only meaningful when `has_wildcards` is False."""
+        """The literal characters with the wildcards left out (the whole value when it has none)."""
         return "".join(p for p in self.parts if isinstance(p, str))
 
     def is_prefix(self) -> bool:
@@ -88,10 +88,7 @@ class Pattern:
 
     def has_case(self) -> bool:
         """True when some literal character has another case form (so case handling matters)."""
-        return any(c.lower() != c.upper() for c in self.text_with_wildcards_removed())
-
-    def text_with_wildcards_removed(self) -> str:
-        return "".join(p for p in self.parts if isinstance(p, str))
+        return any(c.lower() != c.upper() for c in self.text)
 
     def __add__(self, other: Pattern) -> Pattern:
         parts = list(self.parts)
