@@ -15,6 +15,8 @@ from sigma_es_backend.backends.pattern import Pattern
 # Pipeline state keys written by the ECS pipeline (sigma_es_backend.pipelines) and read here.
 FIELD_CAPABILITIES_STATE = "sigma_es_field_capabilities"
 INDEX_STATE = "sigma_es_index"
+# {"id", "title", "integrations": [{package, integration, version}], "setup"}: read by the detection outputs.
+DATA_SOURCE_CONTEXT_STATE = "sigma_es_data_source_context"
 DEFAULT_INDEX = ("logs-*",)
 
 

@@ -12,7 +12,7 @@ from sigma.processing.transformations import (
     SetStateTransformation,
 )
 
-from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, INDEX_STATE
+from sigma_es_backend.backends.common import DATA_SOURCE_CONTEXT_STATE, FIELD_CAPABILITIES_STATE, INDEX_STATE
 from sigma_es_backend.pipelines.mapping_files import (
     DataSource,
     Hashes,
@@ -33,6 +33,13 @@ LOGSOURCE_PRIORITY = 10
 FIELD_MAPPING_PRIORITY = 20
 
 
+def _context(ds: DataSource) -> dict:
+    """What detection outputs tell the analyst about the data source (plain data: pipeline state)."""
+    integrations = [{k: v for k, v in (("package", i.package), ("integration", i.integration),
+                                       ("version", i.version)) if v} for i in ds.integrations]
+    return {"id": ds.id, "title": ds.title, "integrations": integrations, "setup": ds.setup}
+
+
 def _data_source_items(ds: DataSource) -> list[ProcessingItem]:
     def item(suffix: str, transformation) -> ProcessingItem:
         return ProcessingItem(
@@ -44,6 +51,7 @@ def _data_source_items(ds: DataSource) -> list[ProcessingItem]:
     items = [
         item("data_source", SetStateTransformation(DATA_SOURCE_STATE, ds.id)),
         item("index", SetStateTransformation(INDEX_STATE, ",".join(ds.index))),
+        item("context", SetStateTransformation(DATA_SOURCE_CONTEXT_STATE, _context(ds))),
         item("strict_fields", StrictFieldsTransformation(known_fields=sorted(ds.fields), data_source=ds.id)),
     ]
     for sigma_field, target in ds.fields.items():

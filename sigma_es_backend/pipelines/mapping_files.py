@@ -4,7 +4,10 @@ A mapping file holds any of
   field_capabilities: {ecs.field: {type: …, caseless: …}}
   field_sets:         {name: {SigmaField: target}}
   data_sources:       [{id, title, logsource: {product, category, service}, index: […],
-                        filter: {ecs.field: value | [values]}, field_sets: [names], fields: {…}}]
+                        filter: {ecs.field: value | [values]}, field_sets: [names], fields: {…},
+                        integrations: [{package, integration, version}], setup: markdown}]
+`integrations` (the Elastic integration packages that ship the data, with a semver range) and `setup`
+(what to enable so the events exist) are optional; detection outputs carry them to the analyst.
 A field target is an ECS field name, a list of them (the value may be in either), or a transform:
   {split_domain_user: {domain: …, name: …}} or {hashes: {ALGO: field, …}}.
 Every problem found is reported at once, each with file and line.
@@ -50,6 +53,15 @@ FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes
 
 
 @dataclass(frozen=True)
+class Integration:
+    """An Elastic integration package (and data stream) that ships a data source's events."""
+
+    package: str
+    version: str
+    integration: str | None = None
+
+
+@dataclass(frozen=True)
 class DataSource:
     id: str
     title: str
@@ -60,6 +72,8 @@ class DataSource:
     filter: dict[str, tuple[str, ...]]
     fields: dict[str, FieldTarget]
     location: Location
+    integrations: tuple[Integration, ...] = ()
+    setup: str | None = None
 
     @property
     def logsource_label(self) -> str:
@@ -205,6 +219,19 @@ def _fields(v: _Validator, node: _Node, what: str) -> dict[str, FieldTarget]:
     return out
 
 
+def _integrations(v: _Validator, node: _Node) -> tuple[Integration, ...]:
+    if not isinstance(node.value, list) or not node.value:
+        v.problem(node, "integrations must be a non-empty list of {package, integration, version}")
+        return ()
+    out = []
+    for item in node.value:
+        spec = v.mapping(item, "integration", {"package", "integration", "version"}, {"package", "version"})
+        package, version = v.string(spec.get("package"), "package"), v.string(spec.get("version"), "version")
+        if package and version:
+            out.append(Integration(package, version, v.string(spec.get("integration"), "integration")))
+    return tuple(out)
+
+
 def load_mapping_files(paths: list[Path]) -> MappingSet:
     """Load and validate mapping files; raises MappingError listing every problem found."""
     problems: list[str] = []
@@ -248,7 +275,8 @@ def load_mapping_files(paths: list[Path]) -> MappingSet:
     seen_ids: dict[str, Location] = {}
     seen_logsources: dict[tuple, Location] = {}
     for v, node in raw_sources:
-        spec = v.mapping(node, "data source", {"id", "title", "logsource", "index", "filter", "field_sets", "fields"},
+        spec = v.mapping(node, "data source", {"id", "title", "logsource", "index", "filter", "field_sets", "fields",
+                                               "integrations", "setup"},
                          {"id", "logsource", "index", "fields"})
         location = Location(v.path, node.line)
         ds_id = v.string(spec.get("id"), "id") or "?"
@@ -281,10 +309,12 @@ def load_mapping_files(paths: list[Path]) -> MappingSet:
                     fields.update(field_sets[set_name_node.value])
         if "fields" in spec:
             fields.update(_fields(v, spec["fields"], f"fields of '{ds_id}'"))
+        integrations = _integrations(v, spec["integrations"]) if "integrations" in spec else ()
         result.data_sources.append(DataSource(
             id=ds_id, title=v.string(spec.get("title"), "title") or ds_id,
             product=product, category=category, service=service, index=index,
             filter=filters, fields=fields, location=location,
+            integrations=integrations, setup=v.string(spec.get("setup"), "setup"),
         ))
         problems.extend(v.problems)
         v.problems = []

@@ -9,6 +9,7 @@ import yaml
 
 from sigma_es_backend.pipelines.mapping_files import (
     Hashes,
+    Integration,
     MappingError,
     SplitDomainUser,
     load_default_mappings,
@@ -96,3 +97,38 @@ def test_duplicate_logsource_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "dup.yml").write_text(text)
     with pytest.raises(MappingError, match=r"dup.yml:3: logsource already mapped at .*dup.yml:2"):
         load_mapping_files([tmp_path / "dup.yml"])
+
+
+def test_integrations_and_setup_are_read(tmp_path: Path) -> None:
+    (tmp_path / "ds.yml").write_text(
+        "data_sources:\n"
+        "  - id: a\n"
+        "    logsource: {product: p}\n"
+        "    index: [i]\n"
+        "    integrations:\n"
+        "      - {package: windows, integration: sysmon_operational, version: '>=1.0.0'}\n"
+        "      - {package: endpoint, version: '^8.0.0'}\n"
+        "    setup: Enable Sysmon event 1.\n"
+        "    fields: {X: x.y}\n")
+    (source,) = load_mapping_files([tmp_path / "ds.yml"]).data_sources
+    assert source.integrations == (Integration("windows", ">=1.0.0", "sysmon_operational"),
+                                   Integration("endpoint", "^8.0.0"))
+    assert source.setup == "Enable Sysmon event 1."
+
+
+def test_integration_without_version_is_rejected(tmp_path: Path) -> None:
+    (tmp_path / "ds.yml").write_text(
+        "data_sources:\n"
+        "  - id: a\n"
+        "    logsource: {product: p}\n"
+        "    index: [i]\n"
+        "    integrations: [{package: windows}]\n"
+        "    fields: {X: x.y}\n")
+    with pytest.raises(MappingError, match=r"ds.yml:5: integration lacks required key 'version'"):
+        load_mapping_files([tmp_path / "ds.yml"])
+
+
+@pytest.mark.parametrize("data_source", DEFAULT.data_sources, ids=lambda ds: ds.id)
+def test_windows_data_sources_say_what_ships_them(data_source) -> None:
+    if data_source.product == "windows":
+        assert data_source.integrations and data_source.setup
