@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from sigma_es_backend import __version__
+from sigma_es_backend.attack.cli import attack_group
 from sigma_es_backend.backends import backends
 from sigma_es_backend.cluster.cli import cluster
 from sigma_es_backend.conversion import convert_paths
@@ -83,6 +84,7 @@ def _not_implemented(name: str, summary: str) -> click.Command:
 
 
 cli.add_command(cluster)
+cli.add_command(attack_group)
 for _name, _summary in (
     ("deploy", "Install rules as Kibana rules, OpenSearch monitors or Security Analytics detectors"),
     ("ingest", "Load raw Windows events (EVTX / JSON / NDJSON) into an index as ECS documents"),
