@@ -17,7 +17,11 @@ from sigma_es_backend.pipelines.mapping_files import (
 )
 
 # Namespaces that integrations add beside ECS (not in ecs_flat.yml).
-INTEGRATION_NAMESPACES = ("winlog.", "powershell.", "sysmon.")
+INTEGRATION_NAMESPACES = ("winlog.", "powershell.", "sysmon.",
+                          # non-Windows integrations: each keeps its source's own members under its namespace
+                          "aws.cloudtrail.", "azure.", "gcp.audit.", "google_workspace.", "o365.audit.", "okta.",
+                          "github.", "kubernetes.audit.", "zeek.", "fortinet.firewall.", "cisco_duo.auth.",
+                          "squid.", "system.auth.")
 # Fields the windows integration writes inside ECS namespaces without ECS defining them.
 INTEGRATION_FIELDS = {"file.code_signature.signed"}
 # Sysmon fields the windows integration moves out of winlog.event_data: never query them there.
