@@ -3,8 +3,9 @@
 from sigma_es_backend.backends.dsl import DslBackend
 from sigma_es_backend.backends.eql import EqlBackend
 from sigma_es_backend.backends.esql import EsqlBackend
+from sigma_es_backend.backends.kql import KqlBackend
 from sigma_es_backend.backends.lucene import LuceneBackend
 
-backends = {cls.identifier: cls for cls in (LuceneBackend, EqlBackend, DslBackend, EsqlBackend)}
+backends = {cls.identifier: cls for cls in (LuceneBackend, EqlBackend, DslBackend, EsqlBackend, KqlBackend)}
 
-__all__ = ["DslBackend", "EqlBackend", "EsqlBackend", "LuceneBackend", "backends"]
+__all__ = ["DslBackend", "EqlBackend", "EsqlBackend", "KqlBackend", "LuceneBackend", "backends"]

@@ -17,7 +17,7 @@ LUCENE_REGEXP_RESERVED = frozenset('.?+*|{}[]()"\\#@&<>~/')
 LUCENE_FIELD_RESERVED = re.compile(r'([\s+\-=&|><!(){}\[\]^"~*?:\\/])')
 
 
-def _case_variants(char: str) -> list[str]:
+def case_variants(char: str) -> list[str]:
     """Single characters that are equal to `char` when case is ignored (ß has no 1-char upper form)."""
     variants = {char}
     for other in (char.lower(), char.upper(), char.casefold()):
@@ -51,7 +51,7 @@ def lucene_field(field: str) -> str:
 def regexp_literal_char(c: str, case_insensitive: bool, reserved: frozenset[str] = LUCENE_REGEXP_RESERVED) -> str:
     """One literal character in Lucene RegExp syntax, optionally as a case-insensitive class."""
     if case_insensitive:
-        variants = _case_variants(c)
+        variants = case_variants(c)
         if len(variants) > 1:
             return "[" + "".join(variants) + "]"
     if c in reserved:
@@ -142,3 +142,52 @@ def eql_field(field: str) -> str:
     if re.fullmatch(r"[A-Za-z_@][A-Za-z0-9_.@]*", field):
         return field
     return "`" + field.replace("`", "``") + "`"
+
+
+# --- KQL (Kibana Query Language, "kuery") --------------------------------------------------------
+# Reserved by Kibana's kuery grammar (@kbn/es-query grammar.peggy, rule SpecialCharacter).
+KQL_SPECIAL = frozenset('\\():<>"*{}')
+# Kibana turns a KQL wildcard value into a query_string term, escaping query_string's operators but not
+# whitespace: these characters (Lucene's classic query parser whitespace) would split the term.
+QUERY_STRING_WHITESPACE = frozenset(" \t\n\r\u3000")
+# JavaScript String.prototype.trim() removes these; Kibana trims every unquoted value.
+JS_TRIMMED = frozenset("\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff"
+                       + "".join(chr(c) for c in range(0x2000, 0x200B)))
+_KQL_QUOTED_ESCAPES = {"\\": "\\\\", '"': '\\"', "\t": "\\t", "\r": "\\r", "\n": "\\n"}
+
+
+class KqlValueError(ValueError):
+    """A value that KQL (as Kibana translates it) cannot match exactly; the message says why."""
+
+
+def kql_quoted(text: str) -> str:
+    """A quoted KQL value: matched as a phrase, literally (no wildcards); not trimmed."""
+    return '"' + "".join(_KQL_QUOTED_ESCAPES.get(c, c) for c in text) + '"'
+
+
+def _kql_unquoted_char(c: str) -> str:
+    if c in KQL_SPECIAL:
+        return "\\" + c
+    # Never write raw whitespace: the grammar's keywords (` or `, ` and `, `not `) need a raw Space.
+    if (c.isspace() or c in JS_TRIMMED or not c.isprintable()) and ord(c) <= 0xFFFF:
+        return f"\\u{ord(c):04x}"
+    return c
+
+
+def kql_wildcard(pattern: Pattern) -> str:
+    """An unquoted KQL wildcard value (`*` only), or KqlValueError when KQL cannot say it exactly."""
+    if any(c is Wildcard.SINGLE for c in pattern.parts):
+        raise KqlValueError("the single-character wildcard '?' has no KQL equivalent (KQL wildcards are '*' only)")
+    split = sorted({repr(c) for c in pattern.text if c in QUERY_STRING_WHITESPACE})
+    if split:
+        raise KqlValueError(
+            f"whitespace {', '.join(split)} in a wildcard value: Kibana runs KQL wildcard values as query_string "
+            "terms without escaping whitespace, which splits them into separate terms")
+    first, last = pattern.parts[0], pattern.parts[-1]
+    if (isinstance(first, str) and first[0] in JS_TRIMMED) or (isinstance(last, str) and last[-1] in JS_TRIMMED):
+        raise KqlValueError("leading or trailing whitespace in a wildcard value: Kibana trims unquoted KQL values")
+    return "".join("*" if c is Wildcard.MULTI else _kql_unquoted_char(c) for c in pattern.chars())
+
+
+def kql_field(field: str) -> str:
+    return "".join(_kql_unquoted_char(c) for c in field)

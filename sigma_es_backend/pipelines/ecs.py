@@ -12,6 +12,7 @@ from sigma.processing.transformations import (
     SetStateTransformation,
 )
 
+from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import DATA_SOURCE_CONTEXT_STATE, FIELD_CAPABILITIES_STATE, INDEX_STATE
 from sigma_es_backend.pipelines.mapping_files import (
     DataSource,
@@ -82,7 +83,7 @@ def build_pipeline(mapping_set: MappingSet, name: str = "ECS (Elastic Agent / Wi
     items.append(ProcessingItem(identifier="sigma_es_require_data_source",
                                 transformation=RequireDataSourceTransformation()))
     return ProcessingPipeline(name=name, priority=FIELD_MAPPING_PRIORITY, items=items,
-                              allowed_backends=frozenset({"es_lucene", "es_dsl", "es_eql", "es_esql"}))
+                              allowed_backends=frozenset(backends))
 
 
 @lru_cache(maxsize=1)

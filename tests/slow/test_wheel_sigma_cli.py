@@ -14,7 +14,7 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.slow
 
 OFFICIAL_PLUGINS = ["sigma-cli==3.1.0", "pysigma-backend-elasticsearch", "pysigma-backend-opensearch"]
-OUR_TARGETS = {"es_lucene", "es_eql", "es_dsl", "es_esql"}
+OUR_TARGETS = {"es_lucene", "es_eql", "es_dsl", "es_esql", "es_kql"}
 OFFICIAL_TARGETS = {"lucene", "eql", "esql", "opensearch_lucene"}
 
 
@@ -61,7 +61,7 @@ def test_pipelines_listed(plugin_env: Path) -> None:
 
 @pytest.mark.parametrize("target,formats", [
     ("es_lucene", {"default", "dsl_query"}), ("es_dsl", {"default", "query"}),
-    ("es_eql", {"default", "eqlapi"}), ("es_esql", {"default"}),
+    ("es_eql", {"default", "eqlapi"}), ("es_esql", {"default"}), ("es_kql", {"default", "discover_ndjson"}),
 ])
 def test_formats_listed(plugin_env: Path, target: str, formats: set[str]) -> None:
     assert formats <= _listed_ids(run(plugin_env / "bin" / "sigma", "list", "formats", target))
