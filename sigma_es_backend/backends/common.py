@@ -40,6 +40,10 @@ class FieldCapabilities:
         return self.type == "ip"
 
     @property
+    def is_boolean(self) -> bool:
+        return self.type == "boolean"
+
+    @property
     def is_numeric(self) -> bool:
         return self.type in ("long", "integer", "short", "byte", "double", "float", "half_float",
                              "scaled_float", "unsigned_long")
@@ -83,6 +87,15 @@ def string_pattern(cond: ConditionFieldEqualsValueExpression) -> Pattern:
     return Pattern.from_sigma(value)
 
 
+def boolean_value(field: str, pattern: Pattern, cond: Any, backend: str) -> bool:
+    """A string value on a boolean field: Sigma rules write `Signed: 'false'`; the field holds a boolean."""
+    text = pattern.text.lower()
+    if pattern.has_wildcards or text not in ("true", "false"):
+        raise unsupported(f"value {pattern.text!r} on boolean field '{field}': only 'true' or 'false' can match",
+                          cond, backend)
+    return text == "true"
+
+
 def has_not_ancestor(cond: Any) -> bool:
     """True when the expression sits below a NOT (three-valued languages need null guards there)."""
     parent = getattr(cond, "parent", None)
@@ -101,8 +114,16 @@ def text_field_error(field: str, cond: Any, backend: str) -> SigmaFeatureNotSupp
     )
 
 
-def ipv4_cidr_wildcards(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> list[Pattern]:
-    """Exact string patterns for an IPv4 network on a keyword field (dotted-quad text)."""
+# A canonical decimal octet 0-255 (no leading zeros), in Lucene RegExp syntax (also valid Python re).
+_ANY_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+
+
+def ipv4_cidr_regexp(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> str:
+    """Anchored RegExp matching exactly the dotted-quad texts of the addresses in an IPv4 network.
+
+    A keyword field holds text: `10.1.0.*` would also match `10.1.0.256` or `10.1.0.5.example`,
+    so every octet is spelled out as the set of its canonical decimal values.
+    """
     if cidr.network.version != 4:
         raise unsupported(
             f"cidr {cidr.cidr} on keyword field '{cond.field}': IPv6 text has several spellings, "
@@ -111,26 +132,18 @@ def ipv4_cidr_wildcards(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> l
             backend,
         )
     network = cidr.network
-    prefix = network.prefixlen
-    octets_fixed = prefix // 8
     base = [int(o) for o in str(network.network_address).split(".")]
-    if prefix % 8 == 0:
-        head = ".".join(str(o) for o in base[:octets_fixed])
-        if octets_fixed == 4:
-            return [Pattern.literal(head)]
-        return [Pattern.literal(head + ".") + Pattern.from_sigma(SigmaString("*"))] if head else [
-            Pattern.from_sigma(SigmaString("*"))
-        ]
-    span = 2 ** (8 - prefix % 8)
-    patterns = []
-    for value in range(base[octets_fixed], base[octets_fixed] + span):
-        octets = [str(o) for o in base[:octets_fixed]] + [str(value)]
-        text = ".".join(octets)
-        if len(octets) == 4:
-            patterns.append(Pattern.literal(text))
+    octets = []
+    for index in range(4):
+        bits = min(max(network.prefixlen - 8 * index, 0), 8)  # fixed bits of this octet
+        span = 2 ** (8 - bits)
+        if span == 1:
+            octets.append(str(base[index]))
+        elif span == 256:
+            octets.append(_ANY_OCTET)
         else:
-            patterns.append(Pattern.literal(text + ".") + Pattern.from_sigma(SigmaString("*")))
-    return patterns
+            octets.append("(" + "|".join(str(v) for v in range(base[index], base[index] + span)) + ")")
+    return "\\.".join(octets)
 
 
 def _correlation_not_supported(self: Any, rule: Any, *args: Any, **kwargs: Any) -> Any:

@@ -32,8 +32,9 @@ from sigma.types import (
 from sigma_es_backend.backends import escaping, regex
 from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
+    boolean_value,
     field_capabilities,
-    ipv4_cidr_wildcards,
+    ipv4_cidr_regexp,
     string_pattern,
     text_field_error,
     unsupported,
@@ -86,13 +87,19 @@ class DslBackend(CorrelationNotSupportedMixin, Backend):
         caps = field_capabilities(state, field)
         if caps.is_text:
             raise text_field_error(field, cond, self.identifier)
+        if caps.is_boolean:
+            return {"term": {field: {"value": boolean_value(field, pattern, cond, self.identifier)}}}
         if caps.is_ip:
             if pattern.has_wildcards:
                 raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
             return {"term": {field: {"value": pattern.text}}}
-        options = {} if pattern.cased or not pattern.has_case() else {"case_insensitive": True}
         if pattern.is_match_all():
             return {"exists": {"field": field}}
+        if not pattern.cased and pattern.has_non_ascii_case():
+            # case_insensitive folds ASCII only: spell every case form out as a character class
+            regexp = escaping.regexp_from_pattern(pattern, case_insensitive=True, delimiter_escape=False)
+            return {"regexp": {field: {"value": regexp, "flags": "ALL"}}}
+        options = {} if pattern.cased or not pattern.has_case() else {"case_insensitive": True}
         if not pattern.has_wildcards:
             return {"term": {field: {"value": pattern.text, **options}}}
         if pattern.is_prefix():
@@ -138,11 +145,12 @@ class DslBackend(CorrelationNotSupportedMixin, Backend):
                                             state: ConversionState) -> Query:
         value = cond.value
         assert isinstance(value, SigmaCIDRExpression)
-        if field_capabilities(state, cond.field).is_ip:
+        caps = field_capabilities(state, cond.field)
+        if caps.is_ip:
             return {"term": {cond.field: {"value": str(value.network)}}}
-        patterns = ipv4_cidr_wildcards(value, cond, self.identifier)
-        clauses = [self.match_pattern(cond.field, p, state, cond) for p in patterns]
-        return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}
+        if caps.is_text or caps.is_numeric:
+            raise unsupported(f"cidr on {caps.type} field '{cond.field}'", cond, self.identifier)
+        return {"regexp": {cond.field: {"value": ipv4_cidr_regexp(value, cond, self.identifier), "flags": "ALL"}}}
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
                                                state: ConversionState) -> Query:

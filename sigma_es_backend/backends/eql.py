@@ -38,6 +38,8 @@ class EqlBackend(ThreeValuedTextBackend):
     string_wildcard: ClassVar[dict[bool, str]] = {False: "{field} like {value}", True: "{field} like~ {value}"}
     string_regex: ClassVar[dict[bool, str]] = {False: "{field} regex {value}", True: "{field} regex~ {value}"}
     cidr_ip_expression: ClassVar[str] = "cidrMatch({field}, {value})"
+    ascii_case_folding: ClassVar[bool] = True
+    insensitive_eq_is_wildcard: ClassVar[bool] = True
     field_null_expression: ClassVar[str] = "{field} == null"
     field_exists_expression: ClassVar[str] = "{field} != null"
     field_not_exists_expression: ClassVar[str] = "{field} == null"

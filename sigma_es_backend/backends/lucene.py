@@ -33,8 +33,9 @@ from sigma.types import (
 
 from sigma_es_backend.backends import escaping, regex
 from sigma_es_backend.backends.common import (
+    boolean_value,
     field_capabilities,
-    ipv4_cidr_wildcards,
+    ipv4_cidr_regexp,
     string_pattern,
     text_field_error,
     unsupported,
@@ -119,6 +120,9 @@ class LuceneBackend(TextQueryBackend):
         caps = field_capabilities(state, field)
         if caps.is_text:
             raise text_field_error(field, cond, self.identifier)
+        if caps.is_boolean:
+            value = boolean_value(field, pattern, cond, self.identifier)
+            return f"{self.escape_and_quote_field(field)}:{self.bool_values[value]}"
         if caps.is_ip:
             if pattern.has_wildcards:
                 raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
@@ -163,10 +167,14 @@ class LuceneBackend(TextQueryBackend):
         value = cond.value
         assert isinstance(value, SigmaCIDRExpression)
         field = self.escape_and_quote_field(cond.field)
-        if field_capabilities(state, cond.field).is_ip:
+        caps = field_capabilities(state, cond.field)
+        if caps.is_ip:
             return f"{field}:{escaping.lucene_term(Pattern.literal(str(value.network)))}"
-        patterns = ipv4_cidr_wildcards(value, cond, self.identifier)
-        return self._or([f"{field}:{escaping.lucene_term(p)}" for p in patterns])
+        if caps.is_text or caps.is_numeric:
+            raise unsupported(f"cidr on {caps.type} field '{cond.field}'", cond, self.identifier)
+        regexp = ipv4_cidr_regexp(value, cond, self.identifier)
+        self._check_wildcard_field(cond.field, caps, cond)
+        return f"{field}:{escaping.lucene_regexp_term(regexp)}"
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
                                                state: ConversionState) -> str:

@@ -90,6 +90,11 @@ class Pattern:
         """True when some literal character has another case form (so case handling matters)."""
         return any(c.lower() != c.upper() for c in self.text)
 
+    def has_non_ascii_case(self) -> bool:
+        """True when a literal non-ASCII character has another case form. Elasticsearch's and
+        OpenSearch's `case_insensitive` (DSL, EQL `:`/`like~`) folds ASCII letters only."""
+        return any(not c.isascii() and c.lower() != c.upper() for c in self.text)
+
     def __add__(self, other: Pattern) -> Pattern:
         parts = list(self.parts)
         for part in other.parts:

@@ -23,9 +23,10 @@ from sigma.types import (
 
 from sigma_es_backend.backends import regex
 from sigma_es_backend.backends.common import (
+    boolean_value,
     field_capabilities,
     has_not_ancestor,
-    ipv4_cidr_wildcards,
+    ipv4_cidr_regexp,
     string_pattern,
     text_field_error,
     unsupported,
@@ -53,6 +54,12 @@ class ThreeValuedTextBackend(TextQueryBackend):
     string_regex: ClassVar[dict[bool, str]]
     cidr_ip_expression: ClassVar[str]
     num_eq_expression: ClassVar[str] = "{field} == {value}"
+    # True when the case-insensitive operators fold ASCII letters only (Elasticsearch EQL: they
+    # become case_insensitive term/wildcard/regexp queries).
+    ascii_case_folding: ClassVar[bool] = False
+    # True when the case-insensitive equality operator also reads `*`/`?` as wildcards (EQL `:`):
+    # values are then rendered through the wildcard path, which escapes or falls back to a regex.
+    insensitive_eq_is_wildcard: ClassVar[bool] = False
 
     def escape_and_quote_field(self, field_name: str) -> str:
         return self.quote_field(field_name)
@@ -92,14 +99,21 @@ class ThreeValuedTextBackend(TextQueryBackend):
         caps = field_capabilities(state, field)
         if caps.is_text:
             raise text_field_error(field, cond, self.identifier)
+        if caps.is_boolean:
+            value = self.bool_values[boolean_value(field, pattern, cond, self.identifier)]
+            return self.eq_expression.format(field=self.quote_field(field), value=value)
         insensitive = not pattern.cased and pattern.has_case() and not caps.is_ip
+        if caps.is_ip and pattern.has_wildcards:
+            raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+        if insensitive and self.ascii_case_folding and pattern.has_non_ascii_case():
+            # The language's case-insensitive operators fold ASCII only: spell the case forms out.
+            regexp = regexp_from_pattern(pattern, case_insensitive=True, delimiter_escape=False)
+            return self.string_regex[False].format(field=self.quote_field(field), value=self.string_literal(regexp))
         if insensitive and self.lower_values():
             pattern = pattern.lower()
         qfield = self.lowered_field(field) if insensitive else self.quote_field(field)
-        if not pattern.has_wildcards:
+        if not pattern.has_wildcards and not (insensitive and self.insensitive_eq_is_wildcard):
             return self.string_eq[insensitive].format(field=qfield, value=self.string_literal(pattern.text))
-        if caps.is_ip:
-            raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
         literal = self.wildcard_literal(pattern)
         if literal is not None:
             return self.string_wildcard[insensitive].format(field=qfield, value=literal)
@@ -143,13 +157,16 @@ class ThreeValuedTextBackend(TextQueryBackend):
                                             state: ConversionState) -> str:
         value = cond.value
         assert isinstance(value, SigmaCIDRExpression)
-        if field_capabilities(state, cond.field).is_ip:
+        caps = field_capabilities(state, cond.field)
+        if caps.is_ip:
             expr = self.cidr_ip_expression.format(field=self.quote_field(cond.field),
                                                   value=self.string_literal(str(value.network)))
+        elif caps.is_text or caps.is_numeric:
+            raise unsupported(f"cidr on {caps.type} field '{cond.field}'", cond, self.identifier)
         else:
-            parts = [self.match_pattern(cond.field, p, state, cond)
-                     for p in ipv4_cidr_wildcards(value, cond, self.identifier)]
-            expr = parts[0] if len(parts) == 1 else "(" + f" {self.or_token} ".join(parts) + ")"
+            regexp = ipv4_cidr_regexp(value, cond, self.identifier)
+            expr = self.string_regex[False].format(field=self.quote_field(cond.field),
+                                                   value=self.string_literal(regexp))
         return self.guarded(cond, cond.field, expr)
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,

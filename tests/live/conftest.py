@@ -63,13 +63,24 @@ def ecs_index_template_body(shared_dir) -> dict[str, Any]:
     return ecs_index_body(shared_dir / "ecs", _default_mapping_set().field_capabilities)
 
 
+@pytest.fixture(scope="session")
+def live_index_name():
+    """Factory of unique index names; SIGMA_ES_TEST_INDEX_PREFIX keeps runs sharing a cluster apart."""
+    prefix = os.environ.get("SIGMA_ES_TEST_INDEX_PREFIX", "sigma-es-test")
+
+    def make(purpose: str = "") -> str:
+        return "-".join(p for p in (prefix, purpose, uuid.uuid4().hex[:12]) if p)
+
+    return make
+
+
 @pytest.fixture
-def ecs_index(opensearch: OpenSearch, ecs_index_template_body: dict[str, Any]) -> Iterator:
+def ecs_index(opensearch: OpenSearch, ecs_index_template_body: dict[str, Any], live_index_name) -> Iterator:
     """Factory: an index with production ECS field types holding the given {doc_id: document}."""
     created: list[str] = []
 
     def make(documents: dict[str, dict[str, Any]]) -> str:
-        name = f"sigma-es-test-{uuid.uuid4().hex[:12]}"
+        name = live_index_name()
         opensearch.indices.create(index=name, body=ecs_index_template_body)
         created.append(name)
         for doc_id, doc in documents.items():

@@ -100,9 +100,10 @@ def test_unknown_logsource_fails_naming_it() -> None:
         convert(rule(SEL.format("a: x"), "category: bar\n    product: foo"), "es_lucene")
 
 
-def test_keyword_cidr_expands_to_exact_octet_patterns() -> None:
+def test_keyword_cidr_is_an_exact_dotted_quad_regexp() -> None:
+    # not 10.1.0.*: that would match 10.1.0.256 or 10.1.0.5.example
     (query,) = convert(rule(SEL.format("a|cidr: '10.1.0.0/23'")), "es_lucene", pipeline=RAW)
-    assert query == "(a:10.1.0.* OR a:10.1.1.*)"
+    assert query == "a:/10\\.1\\.(0|1)\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/"
 
 
 def test_sysmon_user_equality_splits_into_domain_and_name() -> None:

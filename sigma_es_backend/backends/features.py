@@ -1,0 +1,98 @@
+"""Which Sigma feature each backend supports: the single source of the README's feature table.
+
+Every row is proven by the feature cases in `tests/feature_cases.py`: a backend marked supported has
+cases whose exact hits are checked (live on OpenSearch for es_lucene and es_dsl, with the `eql`
+package for es_eql, as text for es_esql); a backend marked error has cases that must fail with an
+error naming the feature. `tests/unit/test_features.py` enforces both and that the README table is
+`render_table()` verbatim (`python -m sigma_es_backend.backends.features` prints it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BACKEND_IDS = ("es_lucene", "es_dsl", "es_eql", "es_esql")
+
+
+@dataclass(frozen=True)
+class Support:
+    supported: bool
+    note: str = ""
+
+    def render(self) -> str:
+        mark = "✔" if self.supported else "error"
+        return f"{mark} ({self.note})" if self.note else mark
+
+
+OK = Support(True)
+ERROR = Support(False)
+
+
+@dataclass(frozen=True)
+class Feature:
+    id: str
+    title: str
+    es_lucene: Support
+    es_dsl: Support
+    es_eql: Support
+    es_esql: Support
+
+    def support(self, backend: str) -> Support:
+        return getattr(self, backend)
+
+
+def _all(support: Support) -> dict[str, Support]:
+    return dict.fromkeys(BACKEND_IDS, support)
+
+
+WILDCARD_FIELD_NOTE = "error on wildcard-typed fields with `-O engine=opensearch`"
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("case_insensitive", "plain values, case-insensitive (keyword, `.caseless`, wildcard fields)",
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+    Feature("cased", "`cased`", **_all(OK)),
+    Feature("wildcards", "`*` / `?` wildcards, escaped `\\*` `\\?` literals",
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+    Feature("contains", "`contains` / `startswith` / `endswith`",
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+    Feature("all", "`all`", **_all(OK)),
+    Feature("base64", "`base64`, `base64offset`", **_all(OK)),
+    Feature("utf16", "`wide` (UTF-16LE), `utf16be`", **_all(OK)),
+    Feature("windash", "`windash`", **_all(OK)),
+    Feature("re", "`re` with `i` / `m` / `s` (translated to anchored Lucene RegExp)",
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+    Feature("re_untranslatable", "`re` with lookaround, backreference, `\\b`", **_all(ERROR)),
+    Feature("cidr_ip", "`cidr` IPv4 and IPv6 on ip fields", **_all(OK)),
+    Feature("cidr_keyword", "`cidr` IPv4 on keyword fields (exact dotted-quad RegExp)", **_all(OK)),
+    Feature("cidr_keyword_ipv6", "`cidr` IPv6 on keyword fields", **_all(ERROR)),
+    Feature("exists", "`exists`", **_all(OK)),
+    Feature("null", "`null`", **_all(OK)),
+    Feature("compare", "`lt` / `lte` / `gt` / `gte`", **_all(OK)),
+    Feature("neq", "`neq`", **_all(OK)),
+    Feature("numbers_booleans", "numbers (on long and keyword fields), booleans", **_all(OK)),
+    Feature("conditions", "`1 of` / `all of` / `them`, nested `not` / `and` / `or`", **_all(OK)),
+    Feature("special_values", "values with reserved characters, quotes, trailing backslash, unicode, empty string",
+            **_all(OK)),
+    Feature("fieldref", "`fieldref` (and its `startswith` / `endswith` / `contains` forms)",
+            **_all(Support(False, "not yet"))),
+    Feature("timestamp_parts", "`minute` / `hour` / `day` / `week` / `month` / `year`",
+            **_all(Support(False, "not yet"))),
+    Feature("keywords", "keywords (values without a field)", **_all(Support(False, "not yet"))),
+    Feature("expand", "`expand` placeholders without a pipeline value", **_all(ERROR)),
+    Feature("text_fields", "analyzed text fields (e.g. `powershell.file.script_block_text`)", **_all(ERROR)),
+)
+
+FEATURES_BY_ID = {feature.id: feature for feature in FEATURES}
+
+
+def render_table() -> str:
+    """The README's feature × backend table."""
+    lines = ["| Sigma feature | " + " | ".join(BACKEND_IDS) + " |",
+             "|---|" + "---|" * len(BACKEND_IDS)]
+    for feature in FEATURES:
+        lines.append(f"| {feature.title} | " + " | ".join(feature.support(b).render() for b in BACKEND_IDS) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_table())

@@ -1,0 +1,408 @@
+"""One table of Sigma feature cases shared by every backend's tests.
+
+Each case is a small rule (detection only; the log source picks the ECS data source), ECS documents
+with production field names (case variants, near misses, missing fields) and the ids Sigma says
+match. The live tests run es_lucene and es_dsl on OpenSearch, the unit tests evaluate es_eql with
+the `eql` package and es_esql with the ES|QL subset evaluator; a backend listed in `raises` must
+fail that case with an error matching the pattern. The feature ids are those of
+`sigma_es_backend.backends.features`, whose README table these cases prove.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from sigma.collection import SigmaCollection
+from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+from sigma.processing.transformations import SetStateTransformation
+
+from sigma_es_backend.backends import backends
+from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
+from sigma_es_backend.backends.features import BACKEND_IDS
+from sigma_es_backend.pipelines import ecs_pipeline
+from sigma_es_backend.pipelines.ecs import _default_mapping_set
+
+BASE_EVENTS: dict[str, dict[str, Any]] = {
+    "process_creation": {"event.category": ["process"], "event.type": ["start"], "event.code": "1"},
+    "network_connection": {"event.category": ["network"], "event.code": "3"},
+    "dns_query": {"event.code": "22"},
+    "image_load": {"event.code": "7"},
+}
+PRODUCT = {"process_creation": "windows", "network_connection": "windows", "dns_query": "windows",
+           "image_load": "windows"}
+# Lucene on OpenSearch: query_string wildcard/regexp terms on wildcard-typed fields are refused.
+NGRAMS = {"es_lucene": "OpenSearch's query_string evaluates it on n-grams"}
+
+
+def everywhere(pattern: str) -> dict[str, str]:
+    return dict.fromkeys(BACKEND_IDS, pattern)
+
+
+@dataclass(frozen=True)
+class FeatureCase:
+    feature: str
+    name: str
+    detection: str  # the `detection:` block, unindented YAML
+    docs: dict[str, dict[str, Any]]  # doc id → {dotted ECS field: value}
+    expected: frozenset[str] | set[str]
+    logsource: str = "process_creation"
+    raises: dict[str, str] = field(default_factory=dict)  # backend → regex the error must match
+    field_types: dict[str, str] = field(default_factory=dict)  # capability overrides (ECS field → type)
+
+    @property
+    def id(self) -> str:
+        return f"{self.feature}-{self.name}"
+
+    @property
+    def rule(self) -> str:
+        detection = "\n".join("    " + line for line in self.detection.strip("\n").splitlines())
+        return (f"title: {self.id}\nstatus: test\nlogsource:\n    product: {PRODUCT[self.logsource]}\n"
+                f"    category: {self.logsource}\ndetection:\n{detection}\n")
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Full ECS documents: the data source's event fields, the case's fields, a test_case tag."""
+        out = {}
+        for doc_id, fields in self.docs.items():
+            doc: dict[str, Any] = {"@timestamp": "2026-11-27T10:00:00.000Z", "test_case": self.id}
+            for dotted, value in {**BASE_EVENTS[self.logsource], **fields}.items():
+                node = doc
+                *parents, leaf = dotted.split(".")
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[leaf] = value
+            out[doc_id] = doc
+        return out
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def b64_at_offsets(prefix: bytes, needle: bytes, suffix: bytes) -> dict[str, str]:
+    """The needle base64-encoded at each of the three byte offsets (as in a longer encoded blob)."""
+    return {f"offset{i}": b64(prefix[: len(prefix) - i] + needle + suffix) for i in range(3)}
+
+
+EXE = "process.executable"  # keyword + .caseless
+OFN = "process.pe.original_file_name"  # keyword, no .caseless: Lucene needs a RegExp for case
+CMD = "process.command_line"  # wildcard
+CWD = "process.working_directory"  # keyword
+LOGON = "winlog.event_data.LogonId"  # keyword (integration's dynamic string mapping)
+PID = "process.pid"  # long
+CMD_EXE = "C:\\Windows\\System32\\cmd.exe"
+RESERVED = 'a+b-c=d&&e||f>g<h!i(j)k{l}m[n]o^p"q~r*s?t:u\\v/w x#y@z%'
+RESERVED_SIGMA = RESERVED.replace("*", "\\*").replace("?", "\\?")
+
+CASES: list[FeatureCase] = [
+    # --- case-insensitive default ----------------------------------------------------------------
+    FeatureCase("case_insensitive", "keyword_with_caseless", f"sel:\n  Image: '{CMD_EXE}'\ncondition: sel",
+                {"exact": {EXE: CMD_EXE}, "upper": {EXE: CMD_EXE.upper()}, "lower": {EXE: CMD_EXE.lower()},
+                 "longer": {EXE: CMD_EXE + ".bak"}, "other_drive": {EXE: "D" + CMD_EXE[1:]},
+                 "missing": {}},
+                {"exact", "upper", "lower"}),
+    FeatureCase("case_insensitive", "keyword_without_caseless", "sel:\n  OriginalFileName: 'Cmd.Exe'\ncondition: sel",
+                {"exact": {OFN: "Cmd.Exe"}, "upper": {OFN: "CMD.EXE"}, "lower": {OFN: "cmd.exe"},
+                 "trailing_space": {OFN: "cmd.exe "}, "prefixed": {OFN: "xcmd.exe"}, "dot_any": {OFN: "cmdXexe"},
+                 "missing": {}},
+                {"exact", "upper", "lower"}),
+    FeatureCase("case_insensitive", "unicode_letters", "sel:\n  OriginalFileName: 'Äpfel-Ωmega.exe'\ncondition: sel",
+                {"exact": {OFN: "Äpfel-Ωmega.exe"}, "lower": {OFN: "äpfel-ωmega.exe"},
+                 "upper": {OFN: "ÄPFEL-ΩMEGA.EXE"}, "ascii": {OFN: "Apfel-Omega.exe"}},
+                {"exact", "lower", "upper"}),
+    FeatureCase("case_insensitive", "wildcard_field", "sel:\n  CommandLine: 'whoami /all'\ncondition: sel",
+                {"exact": {CMD: "whoami /all"}, "upper": {CMD: "WHOAMI /ALL"}, "longer": {CMD: "whoami /all x"},
+                 "missing": {}},
+                {"exact", "upper"}, raises=NGRAMS),
+    # --- cased -----------------------------------------------------------------------------------
+    FeatureCase("cased", "keyword_with_caseless", f"sel:\n  Image|cased: '{CMD_EXE}'\ncondition: sel",
+                {"exact": {EXE: CMD_EXE}, "upper": {EXE: CMD_EXE.upper()}, "lower": {EXE: CMD_EXE.lower()}},
+                {"exact"}),
+    FeatureCase("cased", "keyword_contains", "sel:\n  OriginalFileName|cased|contains: 'Md.E'\ncondition: sel",
+                {"exact": {OFN: "cMd.Exe"}, "lower": {OFN: "cmd.exe"}, "upper": {OFN: "CMD.EXE"}},
+                {"exact"}),
+    FeatureCase("cased", "wildcard_field", "sel:\n  CommandLine|cased: 'Whoami /All'\ncondition: sel",
+                {"exact": {CMD: "Whoami /All"}, "lower": {CMD: "whoami /all"}},
+                {"exact"}),
+    # --- wildcards -------------------------------------------------------------------------------
+    FeatureCase("wildcards", "star_and_question_mark",
+                "sel:\n  Image: 'C:\\Windows\\\\*\\cmd.ex?'\ncondition: sel",  # Sigma: \\* is a backslash + wildcard
+                {"system32": {EXE: CMD_EXE}, "syswow64_upper": {EXE: "C:\\WINDOWS\\SYSWOW64\\CMD.EXE"},
+                 "deeper": {EXE: "C:\\Windows\\a\\b\\cmd.exe"}, "no_middle_dir": {EXE: "C:\\Windows\\cmd.exe"},
+                 "one_char_too_many": {EXE: CMD_EXE + "1"}, "other": {EXE: "C:\\Windows\\System32\\cmd.dll"}},
+                {"system32", "syswow64_upper", "deeper"}),
+    FeatureCase("wildcards", "escaped_are_literal", "sel:\n  OriginalFileName: 'a\\*b\\?c'\ncondition: sel",
+                {"literal": {OFN: "a*b?c"}, "upper": {OFN: "A*B?C"}, "star_as_wildcard": {OFN: "aXXb?c"},
+                 "qmark_as_wildcard": {OFN: "a*bXc"}},
+                {"literal", "upper"}),
+    FeatureCase("wildcards", "escaped_on_caseless", "sel:\n  Image: 'C:\\x\\*y\\?'\ncondition: sel",
+                {"literal": {EXE: "C:\\x*y?"}, "upper": {EXE: "c:\\X*Y?"}, "wild": {EXE: "C:\\xZZy!"}},
+                {"literal", "upper"}),
+    FeatureCase("wildcards", "wildcard_field", "sel:\n  CommandLine: '* -e? *'\ncondition: sel",
+                {"enc": {CMD: "ps -eX abc"}, "upper": {CMD: "PS -EC ABC"}, "no_space": {CMD: "ps -eXabc"}},
+                {"enc", "upper"}, raises=NGRAMS),
+    # --- contains / startswith / endswith -------------------------------------------------------
+    FeatureCase("contains", "contains_caseless", "sel:\n  Image|contains: '\\System32\\'\ncondition: sel",
+                {"match": {EXE: CMD_EXE}, "upper": {EXE: CMD_EXE.upper()}, "no": {EXE: "C:\\Windows\\cmd.exe"},
+                 "missing": {}},
+                {"match", "upper"}),
+    FeatureCase("contains", "startswith_keyword", "sel:\n  OriginalFileName|startswith: 'Power'\ncondition: sel",
+                {"match": {OFN: "PowerShell.EXE"}, "lower": {OFN: "powershell.exe"}, "inner": {OFN: "xpowershell"},
+                 "exact": {OFN: "power"}},
+                {"match", "lower", "exact"}),
+    FeatureCase("contains", "endswith_caseless", "sel:\n  Image|endswith: '\\cmd.exe'\ncondition: sel",
+                {"match": {EXE: CMD_EXE}, "upper": {EXE: CMD_EXE.upper()}, "no_backslash": {EXE: "C:\\xcmd.exe"},
+                 "longer": {EXE: CMD_EXE + "x"}},
+                {"match", "upper"}),
+    FeatureCase("contains", "contains_wildcard_field", "sel:\n  CommandLine|contains: ' -enc '\ncondition: sel",
+                {"lower": {CMD: "powershell -nop -enc SQBFAFgA"}, "upper": {CMD: "POWERSHELL -NOP -ENC SQB"},
+                 "no_spaces": {CMD: "powershell -encSQB"}, "missing": {}},
+                {"lower", "upper"}, raises=NGRAMS),
+    FeatureCase("contains", "startswith_wildcard_field", "sel:\n  CommandLine|startswith: 'cmd /c'\ncondition: sel",
+                {"match": {CMD: "CMD /C whoami"}, "inner": {CMD: "x cmd /c"}},
+                {"match"}, raises=NGRAMS),
+    # --- all -------------------------------------------------------------------------------------
+    FeatureCase("all", "contains_all", "sel:\n  Image|contains|all: ['\\Temp\\', '.scr']\ncondition: sel",
+                {"both": {EXE: "C:\\Temp\\x.SCR"}, "first": {EXE: "C:\\Temp\\x.exe"}, "second": {EXE: "C:\\x.scr"}},
+                {"both"}),
+    FeatureCase("all", "contains_all_wildcard_field",
+                "sel:\n  CommandLine|contains|all: ['-nop', '-w hidden']\ncondition: sel",
+                {"both": {CMD: "powershell -NOP -W Hidden -c x"}, "one": {CMD: "powershell -nop -c x"}},
+                {"both"}, raises=NGRAMS),
+    # --- base64 / base64offset --------------------------------------------------------------------
+    FeatureCase("base64", "base64_exact", "sel:\n  CurrentDirectory|base64: 'C:\\Temp\\'\ncondition: sel",
+                {"encoded": {CWD: b64(b"C:\\Temp\\")}, "plain": {CWD: "C:\\Temp\\"},
+                 "encoded_other": {CWD: b64(b"C:\\Tmp\\")}},
+                {"encoded"}),
+    FeatureCase("base64", "base64offset_contains",
+                "sel:\n  CommandLine|base64offset|contains: 'iex (New-Object'\ncondition: sel",
+                {**{k: {CMD: "powershell -enc " + v}
+                    for k, v in b64_at_offsets(b"$a=1;", b"iex (New-Object", b" Net.WebClient)").items()},
+                 "other_text": {CMD: "powershell -enc " + b64(b"$a=1;ie x (New-Object Net.WebClient)")}},
+                {"offset0", "offset1", "offset2"}, raises=NGRAMS),
+    FeatureCase("base64", "base64offset_keyword",
+                "sel:\n  CurrentDirectory|base64offset|contains: 'secret'\ncondition: sel",
+                {**{k: {CWD: v} for k, v in b64_at_offsets(b"ab", b"secret", b"xyz").items()},
+                 "plain": {CWD: "secret"}},
+                {"offset0", "offset1", "offset2"}),
+    # --- wide / utf16 ------------------------------------------------------------------------------
+    FeatureCase("utf16", "wide_base64offset",
+                "sel:\n  CommandLine|wide|base64offset|contains: 'ping'\ncondition: sel",
+                {**{k: {CMD: "powershell -e " + v}
+                    for k, v in b64_at_offsets("ab".encode("utf-16-le"), "ping".encode("utf-16-le"),
+                                               " 1.2.3.4".encode("utf-16-le")).items()},
+                 "utf8": {CMD: "powershell -e " + b64(b"abping 1.2.3.4")}},
+                {"offset0", "offset1", "offset2"}, raises=NGRAMS),
+    FeatureCase("utf16", "wide_keyword", "sel:\n  CurrentDirectory|wide|base64: 'ab'\ncondition: sel",
+                {"le": {CWD: b64("ab".encode("utf-16-le"))}, "be": {CWD: b64("ab".encode("utf-16-be"))}},
+                {"le"}),
+    FeatureCase("utf16", "utf16be_keyword", "sel:\n  CurrentDirectory|utf16be|base64: 'ab'\ncondition: sel",
+                {"le": {CWD: b64("ab".encode("utf-16-le"))}, "be": {CWD: b64("ab".encode("utf-16-be"))}},
+                {"be"}),
+    # --- windash -----------------------------------------------------------------------------------
+    FeatureCase("windash", "wildcard_field", "sel:\n  CommandLine|windash|contains: ' -enc '\ncondition: sel",
+                {"hyphen": {CMD: "ps -enc x"}, "slash": {CMD: "ps /enc x"}, "en_dash": {CMD: "ps \u2013enc x"},
+                 "em_dash": {CMD: "ps \u2014enc x"}, "bar": {CMD: "ps \u2015ENC x"}, "underscore": {CMD: "ps _enc x"}},
+                {"hyphen", "slash", "en_dash", "em_dash", "bar"}, raises=NGRAMS),
+    FeatureCase("windash", "keyword", "sel:\n  CurrentDirectory|windash: '-x'\ncondition: sel",
+                {"hyphen": {CWD: "-x"}, "slash": {CWD: "/X"}, "en_dash": {CWD: "\u2013x"}, "other": {CWD: "+x"}},
+                {"hyphen", "slash", "en_dash"}),
+    # --- re ----------------------------------------------------------------------------------------
+    FeatureCase("re", "unanchored_start_dollar_end", "sel:\n  OriginalFileName|re: 'cmd\\.exe$'\ncondition: sel",
+                {"exact": {OFN: "cmd.exe"}, "prefixed": {OFN: "xcmd.exe"}, "final_newline": {OFN: "cmd.exe\n"},
+                 "upper": {OFN: "CMD.EXE"}, "longer": {OFN: "cmd.exe.bak"}, "dot_any": {OFN: "cmdXexe"}},
+                {"exact", "prefixed", "final_newline"}),
+    FeatureCase("re", "flag_i", "sel:\n  OriginalFileName|re|i: '^cmd\\.exe$'\ncondition: sel",
+                {"upper": {OFN: "CMD.EXE"}, "lower": {OFN: "cmd.exe"}, "prefixed": {OFN: "xcmd.exe"}},
+                {"upper", "lower"}),
+    FeatureCase("re", "inline_flag_i", "sel:\n  OriginalFileName|re: '(?i)^cmd'\ncondition: sel",
+                {"upper": {OFN: "CMD.EXE"}, "inner": {OFN: "xcmd"}}, {"upper"}),
+    FeatureCase("re", "flag_m", "sel:\n  OriginalFileName|re|m: '^foo$'\ncondition: sel",
+                {"middle_line": {OFN: "bar\nfoo\nbaz"}, "alone": {OFN: "foo"}, "not_a_line": {OFN: "bar\nfoox"}},
+                {"middle_line", "alone"}),
+    FeatureCase("re", "no_flag_m", "sel:\n  OriginalFileName|re: '^foo$'\ncondition: sel",
+                {"middle_line": {OFN: "bar\nfoo\nbaz"}, "alone": {OFN: "foo"}}, {"alone"}),
+    FeatureCase("re", "flag_s", "sel:\n  OriginalFileName|re|s: 'a.b'\ncondition: sel",
+                {"newline": {OFN: "xa\nbx"}, "char": {OFN: "acb"}, "none": {OFN: "ab"}}, {"newline", "char"}),
+    FeatureCase("re", "no_flag_s", "sel:\n  OriginalFileName|re: 'a.b'\ncondition: sel",
+                {"newline": {OFN: "xa\nbx"}, "char": {OFN: "acb"}}, {"char"}),
+    FeatureCase("re", "classes_and_repeats", "sel:\n  OriginalFileName|re: '^[a-f0-9]{4}-\\d+\\.(exe|dll)$'\ncondition: sel",
+                {"match": {OFN: "ab12-345.dll"}, "short": {OFN: "ab1-345.dll"}, "upper": {OFN: "AB12-345.dll"},
+                 "ext": {OFN: "ab12-345.sys"}},
+                {"match"}),
+    FeatureCase("re", "wildcard_field", "sel:\n  CommandLine|re: '-enc [A-Za-z0-9+/=]{8,}'\ncondition: sel",
+                {"match": {CMD: "ps -enc SQBFAFgA=="}, "short": {CMD: "ps -enc SQB"}},
+                {"match"}, raises=NGRAMS),
+    FeatureCase("re_untranslatable", "word_boundary", "sel:\n  OriginalFileName|re: 'foo\\bbar'\ncondition: sel",
+                {"x": {OFN: "foo"}}, set(), raises=everywhere(r"the escape '\\b' has no Lucene equivalent")),
+    # --- cidr --------------------------------------------------------------------------------------
+    FeatureCase("cidr_ip", "ipv4", "sel:\n  DestinationIp|cidr: '10.1.0.0/23'\ncondition: sel",
+                {"first": {"destination.ip": "10.1.0.0"}, "inside": {"destination.ip": "10.1.1.255"},
+                 "after": {"destination.ip": "10.1.2.0"}, "v6": {"destination.ip": "::1"}, "missing": {}},
+                {"first", "inside"}, logsource="network_connection"),
+    FeatureCase("cidr_ip", "ipv6", "sel:\n  DestinationIp|cidr: '2001:db8::/32'\ncondition: sel",
+                {"short": {"destination.ip": "2001:db8::1"}, "long_form": {"destination.ip": "2001:0DB8:ffff:0:0:0:0:1"},
+                 "after": {"destination.ip": "2001:db9::1"}, "v4": {"destination.ip": "10.0.0.1"}},
+                {"short", "long_form"}, logsource="network_connection"),
+    FeatureCase("cidr_keyword", "ipv4_23", "sel:\n  QueryResults|cidr: '10.1.0.0/23'\ncondition: sel",
+                {"inside": {"winlog.event_data.QueryResults": "10.1.0.5"},
+                 "second": {"winlog.event_data.QueryResults": "10.1.1.255"},
+                 "after": {"winlog.event_data.QueryResults": "10.1.2.1"},
+                 "longer_octet": {"winlog.event_data.QueryResults": "110.1.0.5"},
+                 "not_an_ip": {"winlog.event_data.QueryResults": "10.1.0.5.example"},
+                 "octet_overflow": {"winlog.event_data.QueryResults": "10.1.0.256"},
+                 "leading_zero": {"winlog.event_data.QueryResults": "10.1.0.05"}},
+                {"inside", "second"}, logsource="dns_query"),
+    FeatureCase("cidr_keyword", "ipv4_32_and_8", "sel:\n  QueryResults|cidr:\n    - '192.168.1.1/32'\n    - '172.0.0.0/8'\ncondition: sel",
+                {"host": {"winlog.event_data.QueryResults": "192.168.1.1"},
+                 "host_longer": {"winlog.event_data.QueryResults": "192.168.1.10"},
+                 "net8": {"winlog.event_data.QueryResults": "172.200.3.4"},
+                 "net8_short": {"winlog.event_data.QueryResults": "172.200.3"}},
+                {"host", "net8"}, logsource="dns_query"),
+    FeatureCase("cidr_keyword_ipv6", "ipv6", "sel:\n  QueryResults|cidr: '2001:db8::/32'\ncondition: sel",
+                {"x": {"winlog.event_data.QueryResults": "2001:db8::1"}}, set(), logsource="dns_query",
+                raises=everywhere("IPv6 text has several spellings")),
+    # --- exists / null -----------------------------------------------------------------------------
+    FeatureCase("exists", "true", "sel:\n  LogonId|exists: true\ncondition: sel",
+                {"present": {LOGON: "0x1"}, "empty": {LOGON: ""}, "missing": {}}, {"present", "empty"}),
+    FeatureCase("exists", "false", "sel:\n  LogonId|exists: false\ncondition: sel",
+                {"present": {LOGON: "0x1"}, "empty": {LOGON: ""}, "missing": {}}, {"missing"}),
+    FeatureCase("null", "null", "sel:\n  LogonId: null\ncondition: sel",
+                {"present": {LOGON: "0x1"}, "empty": {LOGON: ""}, "missing": {}}, {"missing"}),
+    FeatureCase("null", "not_null", "sel:\n  LogonId: null\ncondition: not sel",
+                {"present": {LOGON: "0x1"}, "empty": {LOGON: ""}, "missing": {}}, {"present", "empty"}),
+    # --- comparisons -------------------------------------------------------------------------------
+    *[FeatureCase("compare", op, f"sel:\n  ProcessId|{op}: 100\ncondition: sel",
+                  {"p99": {PID: 99}, "p100": {PID: 100}, "p101": {PID: 101}, "missing": {}}, expected)
+      for op, expected in (("lt", {"p99"}), ("lte", {"p99", "p100"}), ("gt", {"p101"}), ("gte", {"p100", "p101"}))],
+    FeatureCase("compare", "negated", "sel:\n  ProcessId|gt: 100\ncondition: not sel",
+                {"p99": {PID: 99}, "p101": {PID: 101}, "missing": {}}, {"p99", "missing"}),
+    # --- neq ---------------------------------------------------------------------------------------
+    FeatureCase("neq", "string", "sel:\n  OriginalFileName|neq: 'cmd.exe'\ncondition: sel",
+                {"same": {OFN: "cmd.exe"}, "upper": {OFN: "CMD.EXE"}, "other": {OFN: "x.exe"}, "missing": {}},
+                {"other", "missing"}),
+    FeatureCase("neq", "with_other_condition", "sel:\n  Image|endswith: '\\cmd.exe'\n  OriginalFileName|neq: 'cmd.exe'\ncondition: sel",
+                {"renamed": {EXE: CMD_EXE, OFN: "evil.exe"}, "genuine": {EXE: CMD_EXE, OFN: "Cmd.Exe"},
+                 "no_ofn": {EXE: CMD_EXE}, "other_image": {EXE: "C:\\x.exe", OFN: "evil.exe"}},
+                {"renamed", "no_ofn"}),
+    # --- numbers / booleans ------------------------------------------------------------------------
+    FeatureCase("numbers_booleans", "number_on_long", "sel:\n  ProcessId: 4\ncondition: sel",
+                {"four": {PID: 4}, "forty": {PID: 40}, "missing": {}}, {"four"}),
+    FeatureCase("numbers_booleans", "number_on_keyword", "sel:\n  TerminalSessionId: 1\ncondition: sel",
+                {"one": {"winlog.event_data.TerminalSessionId": "1"}, "ten": {"winlog.event_data.TerminalSessionId": "10"},
+                 "zero_one": {"winlog.event_data.TerminalSessionId": "01"}},
+                {"one"}),
+    FeatureCase("numbers_booleans", "string_on_boolean", "sel:\n  Signed: 'false'\ncondition: sel",
+                {"unsigned": {"file.code_signature.signed": False}, "signed": {"file.code_signature.signed": True},
+                 "missing": {}},
+                {"unsigned"}, logsource="image_load"),
+    FeatureCase("numbers_booleans", "boolean_on_boolean", "sel:\n  Signed: true\ncondition: sel",
+                {"unsigned": {"file.code_signature.signed": False}, "signed": {"file.code_signature.signed": True}},
+                {"signed"}, logsource="image_load"),
+    # --- conditions --------------------------------------------------------------------------------
+    FeatureCase("conditions", "one_of_pattern",
+                "sel_a:\n  OriginalFileName: a.exe\nsel_b:\n  OriginalFileName: b.exe\nother:\n  LogonId: '0x1'\n"
+                "condition: 1 of sel_*",
+                {"a": {OFN: "a.exe"}, "b": {OFN: "B.EXE"}, "c_other": {OFN: "c.exe", LOGON: "0x1"}},
+                {"a", "b"}),
+    FeatureCase("conditions", "all_of_pattern",
+                "sel_a:\n  OriginalFileName: a.exe\nsel_b:\n  LogonId: '0x1'\ncondition: all of sel_*",
+                {"both": {OFN: "a.exe", LOGON: "0x1"}, "a": {OFN: "a.exe"}, "b": {LOGON: "0x1"}},
+                {"both"}),
+    FeatureCase("conditions", "one_of_them",
+                "x:\n  OriginalFileName: a.exe\ny:\n  LogonId: '0x1'\ncondition: 1 of them",
+                {"both": {OFN: "a.exe", LOGON: "0x1"}, "a": {OFN: "a.exe"}, "b": {LOGON: "0x1"}, "none": {}},
+                {"both", "a", "b"}),
+    FeatureCase("conditions", "all_of_them",
+                "x:\n  OriginalFileName: a.exe\ny:\n  LogonId: '0x1'\ncondition: all of them",
+                {"both": {OFN: "a.exe", LOGON: "0x1"}, "a": {OFN: "a.exe"}, "none": {}},
+                {"both"}),
+    FeatureCase("conditions", "value_list_and_map_list",
+                "sel:\n  - OriginalFileName: [a.exe, b.exe]\n  - LogonId: '0x1'\ncondition: sel",
+                {"a": {OFN: "a.exe"}, "b": {OFN: "b.exe"}, "logon": {LOGON: "0x1"}, "none": {OFN: "c.exe"}},
+                {"a", "b", "logon"}),
+    FeatureCase("conditions", "nested_not_and_or",
+                "s1:\n  OriginalFileName: a.exe\ns2:\n  OriginalFileName: b.exe\nf1:\n  LogonId: '0x1'\n"
+                "f2:\n  CurrentDirectory: 'C:\\ok'\ncondition: (s1 or s2) and not (f1 and not f2)",
+                {"a_plain": {OFN: "a.exe"}, "b_plain": {OFN: "b.exe"},
+                 "a_f1": {OFN: "a.exe", LOGON: "0x1"}, "a_f1_f2": {OFN: "a.exe", LOGON: "0x1", CWD: "c:\\OK"},
+                 "a_f2": {OFN: "a.exe", CWD: "C:\\ok"}, "c_plain": {OFN: "c.exe"}},
+                {"a_plain", "b_plain", "a_f1_f2", "a_f2"}),
+    FeatureCase("conditions", "or_not",
+                "s1:\n  OriginalFileName: a.exe\nf1:\n  LogonId: '0x1'\ncondition: s1 or not f1",
+                {"a_f1": {OFN: "a.exe", LOGON: "0x1"}, "b_f1": {OFN: "b.exe", LOGON: "0x1"},
+                 "b_other": {OFN: "b.exe", LOGON: "0x2"}, "b_missing": {OFN: "b.exe"}},
+                {"a_f1", "b_other", "b_missing"}),
+    FeatureCase("conditions", "double_not",
+                "s1:\n  OriginalFileName: a.exe\ncondition: not (not s1)",
+                {"a": {OFN: "A.exe"}, "b": {OFN: "b.exe"}, "missing": {}}, {"a"}),
+    # --- special values ---------------------------------------------------------------------------
+    FeatureCase("special_values", "trailing_backslash", "sel:\n  Image: 'C:\\Windows\\'\ncondition: sel",
+                {"exact": {EXE: "C:\\Windows\\"}, "lower": {EXE: "c:\\windows\\"}, "no_backslash": {EXE: "C:\\Windows"},
+                 "two_backslashes": {EXE: "C:\\Windows\\\\"}},
+                {"exact", "lower"}),
+    FeatureCase("special_values", "trailing_backslash_keyword", "sel:\n  OriginalFileName|startswith: 'C:\\T\\'\ncondition: sel",
+                {"match": {OFN: "c:\\t\\x"}, "no": {OFN: "C:\\Tx"}}, {"match"}),
+    FeatureCase("special_values", "trailing_backslash_wildcard_field", "sel:\n  CommandLine|endswith: 'dir C:\\'\ncondition: sel",
+                {"match": {CMD: "cmd /c DIR c:\\"}, "no": {CMD: "cmd /c dir C:"}}, {"match"}, raises=NGRAMS),
+    FeatureCase("special_values", "quotes", "sel:\n  OriginalFileName: 'say \"hi\" it''s'\ncondition: sel",
+                {"exact": {OFN: "say \"hi\" it's"}, "upper": {OFN: "SAY \"HI\" IT'S"}, "no_quotes": {OFN: "say hi its"}},
+                {"exact", "upper"}),
+    FeatureCase("special_values", "reserved_keyword", f"sel:\n  OriginalFileName: '{RESERVED_SIGMA}'\ncondition: sel",
+                {"exact": {OFN: RESERVED}, "upper": {OFN: RESERVED.upper()},
+                 "star_wildcard": {OFN: RESERVED.replace("*", "XY")}, "qmark_wildcard": {OFN: RESERVED.replace("?", "Z")}},
+                {"exact", "upper"}),
+    FeatureCase("special_values", "reserved_caseless", f"sel:\n  Image|contains: '{RESERVED_SIGMA}'\ncondition: sel",
+                {"exact": {EXE: "<" + RESERVED + ">"}, "upper": {EXE: RESERVED.upper()},
+                 "star_wildcard": {EXE: RESERVED.replace("*", "XY")}},
+                {"exact", "upper"}),
+    FeatureCase("special_values", "reserved_cased", f"sel:\n  Image|cased|endswith: '{RESERVED_SIGMA}'\ncondition: sel",
+                {"exact": {EXE: "x" + RESERVED}, "upper": {EXE: RESERVED.upper()}}, {"exact"}),
+    FeatureCase("special_values", "reserved_wildcard_field", f"sel:\n  CommandLine|contains: '{RESERVED_SIGMA}'\ncondition: sel",
+                {"exact": {CMD: "<" + RESERVED + ">"}, "upper": {CMD: RESERVED.upper()},
+                 "star_wildcard": {CMD: RESERVED.replace("*", "XY")}},
+                {"exact", "upper"}, raises=NGRAMS),
+    FeatureCase("special_values", "unicode", "sel:\n  OriginalFileName|contains: 'Ünï✓日本'\ncondition: sel",
+                {"exact": {OFN: "x Ünï✓日本 y"}, "lower": {OFN: "ünï✓日本"}, "upper": {OFN: "ÜNÏ✓日本"},
+                 "other": {OFN: "Uni✓日本"}},
+                {"exact", "lower", "upper"}),
+    FeatureCase("special_values", "empty_string", "sel:\n  OriginalFileName: ''\ncondition: sel",
+                {"empty": {OFN: ""}, "space": {OFN: " "}, "x": {OFN: "x"}, "missing": {}}, {"empty"}),
+    FeatureCase("special_values", "empty_string_caseless", "sel:\n  Image: ''\ncondition: sel",
+                {"empty": {EXE: ""}, "x": {EXE: "x"}, "missing": {}}, {"empty"}),
+    # --- not yet / never ---------------------------------------------------------------------------
+    FeatureCase("fieldref", "equals", "sel:\n  Image|fieldref: ParentImage\ncondition: sel",
+                {"same": {EXE: CMD_EXE, "process.parent.executable": CMD_EXE}}, {"same"},
+                raises=everywhere("field reference")),
+    FeatureCase("timestamp_parts", "hour", "sel:\n  UtcTime|hour: 10\ncondition: sel",
+                {"x": {}}, {"x"}, raises=everywhere("timestamp part")),
+    FeatureCase("keywords", "plain", "keywords:\n  - 'mimikatz'\ncondition: keywords",
+                {"x": {CMD: "mimikatz"}}, {"x"}, raises=everywhere("keywords")),
+    FeatureCase("expand", "no_pipeline_value", "sel:\n  OriginalFileName|expand: '%admin_tools%'\ncondition: sel",
+                {"x": {OFN: "x"}}, set(), raises=everywhere("placeholder %admin_tools%")),
+    FeatureCase("text_fields", "contains", "sel:\n  CommandLine|contains: 'x'\ncondition: sel",
+                {"x": {CMD: "x"}}, set(), field_types={CMD: "match_only_text"},
+                raises=everywhere("analyzed text field")),
+]
+
+
+def case_pipeline(case: FeatureCase) -> ProcessingPipeline:
+    """The ECS pipeline, with the case's field type overrides layered on top."""
+    pipeline = ecs_pipeline()
+    if not case.field_types:
+        return pipeline
+    caps = {**_default_mapping_set().field_capabilities,
+            **{name: FieldCapabilities(type=kind) for name, kind in case.field_types.items()}}
+    return pipeline + ProcessingPipeline(items=[ProcessingItem(
+        identifier="test_field_types", transformation=SetStateTransformation(FIELD_CAPABILITIES_STATE, caps))])
+
+
+# The live cluster is OpenSearch: es_lucene is asked for queries valid there.
+BACKEND_OPTIONS: dict[str, dict[str, str]] = {"es_lucene": {"engine": "opensearch"}}
+
+
+def convert_case(case: FeatureCase, target: str, output_format: str = "default") -> str:
+    backend = backends[target](processing_pipeline=case_pipeline(case), **BACKEND_OPTIONS.get(target, {}))
+    (query,) = backend.convert(SigmaCollection.from_yaml(case.rule), output_format)
+    return query

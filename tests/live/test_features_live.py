@@ -1,0 +1,58 @@
+"""Every feature case on a real OpenSearch with production ECS mappings: exactly the expected documents.
+
+All cases' documents go into one index (tagged with their case id); each generated query is run
+restricted to its case's documents, for es_lucene (query_string as written, and the dsl_query body)
+and es_dsl (search body and bare query).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from opensearchpy import OpenSearch, helpers
+
+from tests.feature_cases import CASES, FeatureCase, convert_case
+
+pytestmark = pytest.mark.live
+
+LIVE_BACKENDS = ("es_lucene", "es_dsl")
+
+
+@pytest.fixture(scope="module")
+def features_index(opensearch: OpenSearch, ecs_index_template_body: dict[str, Any], live_index_name) -> Any:
+    name = live_index_name("features")
+    opensearch.indices.create(index=name, body=ecs_index_template_body)
+    actions = [{"_index": name, "_id": f"{case.id}/{doc_id}", "_source": doc}
+               for case in CASES for doc_id, doc in case.documents().items()]
+    helpers.bulk(opensearch, actions, refresh=True)
+    yield name
+    opensearch.indices.delete(index=name, ignore_unavailable=True)
+
+
+def case_hits(client: OpenSearch, index: str, case: FeatureCase, query: dict[str, Any]) -> set[str]:
+    body = {"query": {"bool": {"filter": [query, {"term": {"test_case": case.id}}]}},
+            "size": 1000, "_source": False}
+    response = client.search(index=index, body=body)
+    return {hit["_id"].split("/", 1)[1] for hit in response["hits"]["hits"]}
+
+
+def live_queries(case: FeatureCase, target: str) -> dict[str, dict[str, Any]]:
+    """Every output format of the target as a query object, keyed by format."""
+    if target == "es_lucene":
+        return {"default": {"query_string": {"query": convert_case(case, target)}},
+                "dsl_query": json.loads(convert_case(case, target, "dsl_query"))["query"]}
+    return {"default": json.loads(convert_case(case, target))["query"],
+            "query": json.loads(convert_case(case, target, "query"))}
+
+
+@pytest.mark.parametrize("target", LIVE_BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_feature_case_live(opensearch: OpenSearch, features_index: str, case: FeatureCase, target: str) -> None:
+    if target in case.raises:
+        with pytest.raises(Exception, match=case.raises[target]):
+            convert_case(case, target)
+        return
+    for output_format, query in live_queries(case, target).items():
+        assert case_hits(opensearch, features_index, case, query) == set(case.expected), output_format
