@@ -21,7 +21,7 @@ INTEGRATION_NAMESPACES = ("winlog.", "powershell.", "sysmon.",
                           # non-Windows integrations: each keeps its source's own members under its namespace
                           "aws.cloudtrail.", "azure.", "gcp.audit.", "google_workspace.", "o365.audit.", "okta.",
                           "github.", "kubernetes.audit.", "zeek.", "fortinet.firewall.", "cisco_duo.auth.",
-                          "squid.", "system.auth.")
+                          "squid.", "system.auth.", "auditd.log.", "bitbucket.audit.")
 # Fields the windows integration writes inside ECS namespaces without ECS defining them.
 INTEGRATION_FIELDS = {"file.code_signature.signed"}
 # Sysmon fields the windows integration moves out of winlog.event_data: never query them there.
