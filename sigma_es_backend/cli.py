@@ -13,6 +13,8 @@ from sigma_es_backend.attack.cli import attack_group
 from sigma_es_backend.backends import backends
 from sigma_es_backend.cluster.cli import cluster
 from sigma_es_backend.conversion import convert_paths
+from sigma_es_backend.harness.cli import ingest as ingest_command
+from sigma_es_backend.harness.cli import test as test_command
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -85,10 +87,10 @@ def _not_implemented(name: str, summary: str) -> click.Command:
 
 cli.add_command(cluster)
 cli.add_command(attack_group)
+cli.add_command(ingest_command)
+cli.add_command(test_command)
 for _name, _summary in (
     ("deploy", "Install rules as Kibana rules, OpenSearch monitors or Security Analytics detectors"),
-    ("ingest", "Load raw Windows events (EVTX / JSON / NDJSON) into an index as ECS documents"),
-    ("test", "Run rules against their regression samples in a live cluster"),
     ("coverage", "ATT&CK layer and coverage report for a rule set"),
 ):
     cli.add_command(_not_implemented(_name, _summary))

@@ -1,6 +1,8 @@
 """Index mappings with production field types: ECS component templates + integration additions.
 
-The ECS composable templates (elastic/ecs generated/elasticsearch/composable) describe Elasticsearch.
+The ECS composable templates (elastic/ecs generated/elasticsearch/composable) describe Elasticsearch;
+their merge is bundled in the package (`ecs_mappings.json`, written by scripts/build_index_template.py
+from ../shared/ecs, checked against a fresh build by the unit tests), so no ECS checkout is needed.
 For OpenSearch the few Elasticsearch-only types are replaced by their OpenSearch counterparts. The
 windows integration's additions are layered on top: lowercase-normalized `.caseless` subfields where
 the mapping files declare them, and `winlog.event_data.*` as keyword.
@@ -59,15 +61,60 @@ def _property(properties: dict[str, Any], dotted: str) -> dict[str, Any] | None:
     return node
 
 
-def ecs_index_body(ecs_dir: Path, capabilities: dict[str, FieldCapabilities], flavor: str = "opensearch",
-                   ) -> dict[str, Any]:
-    """Settings + mappings for a test index holding ECS documents as the integrations write them."""
+BUNDLED_ECS_MAPPINGS = Path(__file__).with_name("ecs_mappings.json")
+
+# What the windows/system integrations add to ECS (their fields/*.yml): winlog.* (keyword unless
+# numeric) and PowerShell's script block text, a `text` field with its own analyzer.
+INTEGRATION_PROPERTIES: dict[str, Any] = {
+    "winlog": {"properties": {
+        **{name: {"type": "keyword", "ignore_above": 1024} for name in (
+            "api", "activity_id", "computer_name", "event_id", "keywords", "channel", "record_id",
+            "related_activity_id", "opcode", "provider_guid", "provider_name", "task")},
+        "version": {"type": "long"},
+        "process": {"properties": {"pid": {"type": "long"}, "thread": {"properties": {"id": {"type": "long"}}}}},
+        "user": {"properties": {name: {"type": "keyword", "ignore_above": 1024}
+                                for name in ("identifier", "name", "domain", "type")}},
+        "logon": {"properties": {"id": {"type": "keyword", "ignore_above": 1024},
+                                 "type": {"type": "keyword", "ignore_above": 1024}}},
+        # object_type keyword: every EventData value is a case-sensitive keyword
+        "event_data": {"type": "object"},
+        "user_data": {"type": "object"},
+    }},
+    "powershell": {"properties": {"file": {"properties": {
+        "script_block_text": {"type": "text"},
+        "script_block_id": {"type": "keyword", "ignore_above": 1024}}}}},
+}
+
+
+def merged_ecs_mappings(ecs_dir: Path) -> dict[str, Any]:
+    """elastic/ecs composable template + all its component templates, merged (Elasticsearch types)."""
     component_dir = ecs_dir / "generated" / "elasticsearch" / "composable" / "component"
     template = json.loads((ecs_dir / "generated/elasticsearch/composable/template.json").read_text())
     mappings: dict[str, Any] = copy.deepcopy(template["template"]["mappings"])
     mappings.setdefault("properties", {})
     for path in sorted(component_dir.glob("*.json")):
         _merge(mappings, json.loads(path.read_text())["template"]["mappings"])
+    mappings["_meta"] = {**mappings.get("_meta", {}), "ecs_version": template["_meta"]["ecs_version"]}
+    return mappings
+
+
+def bundled_ecs_mappings() -> dict[str, Any]:
+    """The merged ECS mappings shipped in the package (scripts/build_index_template.py writes them)."""
+    return json.loads(BUNDLED_ECS_MAPPINGS.read_text(encoding="utf-8"))
+
+
+def ecs_index_body(ecs_dir: Path | None = None, capabilities: dict[str, FieldCapabilities] | None = None,
+                   flavor: str = "opensearch") -> dict[str, Any]:
+    """Settings + mappings for a test index holding ECS documents as the integrations write them.
+
+    `ecs_dir` None uses the mappings bundled in the package; `capabilities` None the default mapping set's.
+    """
+    if capabilities is None:
+        from sigma_es_backend.pipelines.ecs import _default_mapping_set
+
+        capabilities = _default_mapping_set().field_capabilities
+    mappings = merged_ecs_mappings(ecs_dir) if ecs_dir is not None else bundled_ecs_mappings()
+    _merge(mappings["properties"], INTEGRATION_PROPERTIES)
     if flavor == "opensearch":
         _adapt_for_opensearch(mappings)
     # Integration additions: every unmapped string (winlog.event_data.* above all) is a keyword.
