@@ -258,6 +258,8 @@ class _Parser:
         return Literal("".join(chars), quoted=True), self.lit(p, '"')
 
     def quoted_character(self, pos: int) -> tuple[str, int]:
+        if pos < len(self.text) and self.text[pos] not in '\\"':  # fast path: a plain character
+            return self.text[pos], pos + 1
         for rule in (self.escaped_whitespace, self.escaped_unicode):
             try:
                 return rule(pos)
@@ -290,6 +292,9 @@ class _Parser:
         return Literal(sequence), pos
 
     def unquoted_character(self, pos: int) -> tuple[str, int]:
+        char = self.text[pos:pos + 1]
+        if char and char not in SPECIAL and char not in SPACE and char not in "nN":
+            return char, pos + 1  # fast path: no escape, wildcard, special character or keyword starts here
         for rule in (self.escaped_whitespace, self.escaped_special, self.escaped_unicode, self.escaped_keyword):
             try:
                 return rule(pos)
