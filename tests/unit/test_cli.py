@@ -17,9 +17,9 @@ def test_convert_reports_bad_rule_and_converts_the_rest(tmp_path: Path, seed_rul
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     by_file = {Path(line["path"]).name: line for line in lines}
-    assert by_file["good.yml"]["error"] is None and len(by_file["good.yml"]["queries"]) == 1
-    assert "field 'NoSuchField' has no ECS mapping" in by_file["bad.yml"]["error"]
-    assert "1 rules converted, 1 failed" in result.stderr
+    assert by_file["good.yml"]["errors"] == [] and len(by_file["good.yml"]["queries"]) == 1
+    assert "field 'NoSuchField' has no ECS mapping" in by_file["bad.yml"]["errors"][0]
+    assert "2 rules in 2 files: 1 converted (0 with warnings), 1 failed" in result.stderr
 
 
 def test_convert_rejects_unknown_format(tmp_path: Path, seed_rule_yaml: str) -> None:

@@ -1,0 +1,120 @@
+"""Many rule files → results in file order, spread over all cores, answered from the cache when possible.
+
+Workers are forked after the parent has imported pySigma and built the backend and its pipeline, so
+each worker starts converting at once with the same (copy-on-write) objects; nothing is rebuilt.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sigma_es_backend.conversion.cache import ResultCache
+from sigma_es_backend.conversion.results import RuleResult
+from sigma_es_backend.conversion.settings import ConversionSettings
+
+if TYPE_CHECKING:
+    from sigma_es_backend.conversion.converter import Converter
+
+# Below this many files to convert, forking workers costs more than it saves.
+MIN_FILES_PER_WORKER = 16
+# Files per task sent to a worker: large enough to amortise the pipe, small enough to balance the cores.
+CHUNK_SIZE = 8
+
+_worker_converter: Converter | None = None
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def _tune_gc() -> None:
+    """Conversion allocates many short-lived objects and keeps few; the default GC thresholds make the
+    collector rescan the (frozen) imported modules and pipeline every few hundred allocations."""
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
+
+
+def _convert_in_worker(job: tuple[int, str, bytes | None]) -> tuple[int, list[RuleResult]]:
+    index, path, text = job
+    assert _worker_converter is not None
+    return index, _worker_converter.convert_file(Path(path), text)
+
+
+def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int | None = None,
+                  cache: ResultCache | None = None,
+                  on_file_done: Callable[[], None] | None = None) -> Iterator[RuleResult]:
+    """Yield the results of every file, in the order of `files`.
+
+    Files whose content, path and settings are in `cache` are answered from it without loading pySigma;
+    the others are converted (in worker processes when there are enough of them) and stored.
+    """
+    global _worker_converter
+    results: list[list[RuleResult] | None] = [None] * len(files)
+    texts: list[bytes | None] = [None] * len(files)
+    keys: list[str | None] = [None] * len(files)
+    pending: list[int] = []
+    if cache is None:
+        pending = list(range(len(files)))
+    else:
+        for i, path in enumerate(files):
+            try:
+                texts[i] = path.read_bytes()
+            except OSError:
+                continue  # converted below, where the file and the reason are reported
+            keys[i] = cache.key(str(path), texts[i])
+        cache.prefetch([k for k in keys if k is not None])
+        for i, key in enumerate(keys):
+            hit = cache.get(key) if key is not None else None
+            if hit is None:
+                pending.append(i)
+            else:
+                results[i] = hit
+
+    def finished(i: int, file_results: list[RuleResult]) -> None:
+        results[i] = file_results
+        if cache is not None and keys[i] is not None:
+            cache.put(keys[i], file_results)
+
+    next_to_yield = 0
+
+    def ready() -> Iterator[RuleResult]:
+        nonlocal next_to_yield
+        while next_to_yield < len(files) and results[next_to_yield] is not None:
+            yield from results[next_to_yield]
+            results[next_to_yield] = []  # release memory once written
+            next_to_yield += 1
+            if on_file_done is not None:
+                on_file_done()
+
+    yield from ready()
+    if pending:
+        from sigma_es_backend.conversion.converter import Converter
+
+        converter = Converter(settings)
+        jobs = max(1, jobs or default_jobs())
+        jobs = min(jobs, max(1, len(pending) // MIN_FILES_PER_WORKER))
+        job_list = [(i, str(files[i]), texts[i]) for i in pending]
+        if jobs == 1:
+            for i, path, text in job_list:
+                finished(i, converter.convert_file(Path(path), text))
+                yield from ready()
+        else:
+            _worker_converter = converter
+            try:
+                context = multiprocessing.get_context("fork")
+                with context.Pool(jobs, initializer=_tune_gc) as pool:
+                    for i, file_results in pool.imap_unordered(_convert_in_worker, job_list, CHUNK_SIZE):
+                        finished(i, file_results)
+                        yield from ready()
+            finally:
+                _worker_converter = None
+    if cache is not None:
+        cache.commit()

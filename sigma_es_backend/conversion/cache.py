@@ -1,0 +1,154 @@
+"""Content-hash cache of conversion results, so an unchanged corpus re-converts near-instantly.
+
+An entry is the list of results of one rule file. Its key hashes the file's path and bytes together
+with a fingerprint of everything else the output depends on: target, output format, backend options,
+pipelines (ids, and the content of pipeline files), the content of every mapping file, the source of
+this package, its version and pySigma's. Any change to one of them misses the cache.
+
+This module imports neither pySigma nor the backends: a fully cached run never loads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from importlib import metadata, util
+from pathlib import Path
+from typing import Any
+
+from sigma_es_backend import __version__
+from sigma_es_backend.conversion.results import RuleResult
+from sigma_es_backend.conversion.settings import ConversionSettings
+
+# Bump when the stored layout or the meaning of an entry changes.
+CACHE_SCHEMA = 1
+CACHE_FILE = "convert-results.sqlite"
+# Oldest entries beyond this many are dropped (a corpus converted for a few targets fits many times).
+MAX_ENTRIES = 200_000
+
+
+def _package_dir() -> Path:
+    spec = util.find_spec("sigma_es_backend")
+    assert spec is not None and spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def mapping_files_dir() -> Path | None:
+    """Where `pipelines.mapping_files.mappings_dir()` finds the mapping files, found without importing
+    that module (it imports pySigma); tests/unit/test_conversion_cache.py pins that both agree."""
+    package = _package_dir()
+    for candidate in (package / "mappings", package.parent / "mappings"):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _hash_tree(digest: Any, root: Path | None, suffixes: tuple[str, ...]) -> None:
+    if root is None:
+        digest.update(b"<none>")
+        return
+    files: list[str] = []
+    for dirpath, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        files.extend(os.path.join(dirpath, n) for n in names if n.endswith(suffixes))
+    for name in sorted(files):
+        digest.update(os.path.relpath(name, root).encode() + b"\0")
+        with open(name, "rb") as stream:
+            digest.update(hashlib.sha256(stream.read()).digest())
+
+
+def _pysigma_version() -> str:
+    try:
+        return metadata.version("pysigma")
+    except metadata.PackageNotFoundError:  # pragma: no cover - pySigma is a dependency
+        return "unknown"
+
+
+def fingerprint(settings: ConversionSettings) -> str:
+    """Hash of everything besides the rule file that the results depend on."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({
+        "schema": CACHE_SCHEMA, "version": __version__, "pysigma": _pysigma_version(),
+        "target": settings.target, "format": settings.output_format,
+        "options": [list(kv) for kv in settings.backend_options], "pipelines": list(settings.pipelines),
+    }, sort_keys=True).encode())
+    for name in settings.pipelines:
+        path = Path(name)
+        if path.is_file():  # a pySigma pipeline file: its content counts, not its name
+            digest.update(b"pipeline-file\0" + hashlib.sha256(path.read_bytes()).digest())
+    digest.update(b"mappings\0")
+    _hash_tree(digest, mapping_files_dir(), (".yml", ".yaml"))
+    # The code itself: a changed backend or transformation changes queries even without a new version.
+    digest.update(b"source\0")
+    _hash_tree(digest, _package_dir(), (".py",))
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    """`$SIGMA_ES_CACHE_DIR`, else ~/.cache/sigma-es (root: /var/cache/sigma-es), as for the cluster."""
+    from sigma_es_backend.cluster import resolve_cache_dir
+
+    return resolve_cache_dir()
+
+
+class ResultCache:
+    """SQLite file of (key → JSON list of RuleResult records); one transaction per run."""
+
+    def __init__(self, directory: Path, settings: ConversionSettings):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / CACHE_FILE
+        self.fingerprint = fingerprint(settings)
+        self._db = sqlite3.connect(self.path, timeout=30)
+        self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, created REAL, value TEXT)")
+        self._pending: list[tuple[str, float, str]] = []
+        self._hits: dict[str, str] = {}
+        self.hits = self.misses = 0
+
+    def key(self, path: str, content: bytes) -> str:
+        digest = hashlib.sha256(self.fingerprint.encode())
+        digest.update(b"\0" + path.encode("utf-8", "surrogateescape") + b"\0")
+        digest.update(content)
+        return digest.hexdigest()
+
+    def prefetch(self, keys: list[str]) -> None:
+        """Load the entries for `keys` in a few queries instead of one per file."""
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            placeholders = ",".join("?" * len(chunk))
+            self._hits.update(self._db.execute(
+                f"SELECT key, value FROM results WHERE key IN ({placeholders})", chunk).fetchall())
+
+    def get(self, key: str) -> list[RuleResult] | None:
+        value = self._hits.pop(key, None)
+        if value is None:
+            row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+            value = row[0] if row else None
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return [RuleResult.from_dict(d) for d in json.loads(value)]
+
+    def put(self, key: str, results: list[RuleResult]) -> None:
+        records = [r.as_dict() for r in results]
+        value = json.dumps(records, ensure_ascii=False)
+        if json.loads(value) != records:
+            return  # a query that JSON cannot carry exactly (not str/dict/list/number): never cached
+        self._pending.append((key, time.time(), value))
+
+    def commit(self) -> None:
+        if self._pending:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", self._pending)
+                (count,) = self._db.execute("SELECT COUNT(*) FROM results").fetchone()
+                if count > MAX_ENTRIES:
+                    self._db.execute("DELETE FROM results WHERE key IN (SELECT key FROM results "
+                                     "ORDER BY created LIMIT ?)", (count - MAX_ENTRIES,))
+            self._pending = []
+
+    def close(self) -> None:
+        self.commit()
+        self._db.close()

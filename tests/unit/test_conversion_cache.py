@@ -1,0 +1,119 @@
+"""Content-hash cache: cached outputs equal uncached ones; each input of the key invalidates it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sigma_es_backend.cli import cli
+from sigma_es_backend.conversion import ConversionSettings, cache
+from sigma_es_backend.conversion.batch import convert_files
+from sigma_es_backend.conversion.cache import ResultCache, fingerprint
+from sigma_es_backend.conversion.loading import iter_rule_files
+from sigma_es_backend.pipelines.mapping_files import mappings_dir
+from tests.unit.test_conversion import GOOD, corpus_sample
+
+
+def run(args: list[str]) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["convert", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"]])
+def test_cached_run_outputs_exactly_what_an_uncached_run_does(tmp_path: Path, shared_dir: Path, mode) -> None:
+    rules = [str(p) for p in corpus_sample(shared_dir, 40)]
+    cache_dir = str(tmp_path / "cache")
+    uncached = run(["-t", "es_lucene", "--no-cache", *mode, *rules])
+    first = run(["-t", "es_lucene", "--cache-dir", cache_dir, *mode, *rules])
+    second = run(["-t", "es_lucene", "--cache-dir", cache_dir, *mode, *rules])
+    assert uncached[0] == first[0] == second[0] == 1  # the sample has failing rules: they are cached too
+    assert uncached[1] == first[1] == second[1] and uncached[1].count("\n") > 20
+    assert f"{len(rules)} files from cache" in second[2] and "from cache" not in first[2]
+    errors = [line for line in uncached[2].splitlines() if line.startswith("error:")]
+    assert errors and errors == [line for line in second[2].splitlines() if line.startswith("error:")]
+
+
+def test_changed_rule_file_is_converted_again(tmp_path: Path) -> None:
+    rule = tmp_path / "r.yml"
+    rule.write_text(GOOD)
+    args = ["-t", "es_lucene", "--cache-dir", str(tmp_path / "cache"), str(rule)]
+    _, before, _ = run(args)
+    rule.write_text(GOOD.replace("cmd.exe", "pwsh.exe"))
+    _, after, err = run(args)
+    assert "cmd" in before and "pwsh" in after and "from cache" not in err
+    _, again, err = run(args)
+    assert again == after and "1 files from cache" in err
+
+
+def test_cache_entries_are_the_results(tmp_path: Path) -> None:
+    (tmp_path / "r.yml").write_text(GOOD)
+    settings = ConversionSettings.create("es_lucene")
+    files = list(iter_rule_files([tmp_path]))
+    store = ResultCache(tmp_path / "cache", settings)
+    fresh = list(convert_files(files, settings, cache=store))
+    store.close()
+    store = ResultCache(tmp_path / "cache", settings)
+    cached = list(convert_files(files, settings, cache=store))
+    assert store.hits == 1 and [r.as_dict() for r in cached] == [r.as_dict() for r in fresh]
+
+
+BASE = ConversionSettings.create("es_lucene", ("ecs",), "default", {"engine": "opensearch"})
+
+
+@pytest.mark.parametrize("changed", [
+    ConversionSettings.create("es_dsl", ("ecs",), "default", {"engine": "opensearch"}),
+    ConversionSettings.create("es_lucene", ("ecs",), "siem_rule", {"engine": "opensearch"}),
+    ConversionSettings.create("es_lucene", ("ecs",), "default", {"engine": "elasticsearch"}),
+    ConversionSettings.create("es_lucene", ("ecs",), "default", {}),
+    ConversionSettings.create("es_lucene", ("ecs", "extra.yml"), "default", {"engine": "opensearch"}),
+], ids=["target", "format", "option value", "options", "pipelines"])
+def test_fingerprint_changes_with_each_setting(changed: ConversionSettings) -> None:
+    assert fingerprint(changed) != fingerprint(BASE)
+    assert fingerprint(ConversionSettings.create("es_lucene", ["ecs"], "default", {"engine": "opensearch"})) \
+        == fingerprint(BASE)
+
+
+def test_fingerprint_changes_with_pipeline_file_content(tmp_path: Path) -> None:
+    pipeline = tmp_path / "p.yml"
+    pipeline.write_text("name: a\ntransformations: []\n")
+    settings = ConversionSettings.create("es_lucene", ("ecs", str(pipeline)))
+    before = fingerprint(settings)
+    pipeline.write_text("name: b\ntransformations: []\n")
+    assert fingerprint(settings) != before
+
+
+def test_fingerprint_changes_with_mapping_files_version_pysigma_and_source(tmp_path: Path, monkeypatch) -> None:
+    before = fingerprint(BASE)
+    mappings = tmp_path / "mappings"
+    for source in sorted(mappings_dir().rglob("*.yml")):
+        target = mappings / source.relative_to(mappings_dir())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    monkeypatch.setattr(cache, "mapping_files_dir", lambda: mappings)
+    assert fingerprint(BASE) == before  # same content elsewhere: same key
+    first = sorted(mappings.rglob("*.yml"))[0]
+    first.write_bytes(first.read_bytes() + b"\n# changed\n")
+    assert fingerprint(BASE) != before
+    monkeypatch.undo()
+
+    monkeypatch.setattr(cache, "__version__", "99.0")
+    assert fingerprint(BASE) != before
+    monkeypatch.undo()
+    monkeypatch.setattr(cache, "_pysigma_version", lambda: "0.0.1")
+    assert fingerprint(BASE) != before
+    monkeypatch.undo()
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "x.py").write_text("X = 1\n")
+    monkeypatch.setattr(cache, "_package_dir", lambda: package)
+    monkeypatch.setattr(cache, "mapping_files_dir", lambda: mappings_dir())
+    changed_source = fingerprint(BASE)
+    (package / "x.py").write_text("X = 2\n")
+    assert fingerprint(BASE) != changed_source
+
+
+def test_cache_finds_the_mapping_files_the_pipeline_loads() -> None:
+    assert cache.mapping_files_dir() == mappings_dir()
