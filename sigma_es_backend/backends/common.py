@@ -146,40 +146,6 @@ def ipv4_cidr_regexp(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> str:
     return "\\.".join(octets)
 
 
-def ipv4_cidr_wildcards(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> list[Pattern]:
-    """Wildcard patterns for an IPv4 network on a keyword field (dotted-quad text), for languages
-    without regular expressions (KQL). Caution: `10.1.0.*` also matches text that is not an address
-    in the network (`10.1.0.256`, `10.1.0.5.example`); the regex languages use `ipv4_cidr_regexp`."""
-    if cidr.network.version != 4:
-        raise unsupported(
-            f"cidr {cidr.cidr} on keyword field '{cond.field}': IPv6 text has several spellings, "
-            "only an ip-typed field can match it exactly",
-            cond,
-            backend,
-        )
-    network = cidr.network
-    prefix = network.prefixlen
-    octets_fixed = prefix // 8
-    base = [int(o) for o in str(network.network_address).split(".")]
-    if prefix % 8 == 0:
-        head = ".".join(str(o) for o in base[:octets_fixed])
-        if octets_fixed == 4:
-            return [Pattern.literal(head)]
-        return [Pattern.literal(head + ".") + Pattern.from_sigma(SigmaString("*"))] if head else [
-            Pattern.from_sigma(SigmaString("*"))
-        ]
-    span = 2 ** (8 - prefix % 8)
-    patterns = []
-    for value in range(base[octets_fixed], base[octets_fixed] + span):
-        octets = [str(o) for o in base[:octets_fixed]] + [str(value)]
-        text = ".".join(octets)
-        if len(octets) == 4:
-            patterns.append(Pattern.literal(text))
-        else:
-            patterns.append(Pattern.literal(text + ".") + Pattern.from_sigma(SigmaString("*")))
-    return patterns
-
-
 def _correlation_not_supported(self: Any, rule: Any, *args: Any, **kwargs: Any) -> Any:
     raise unsupported("correlation rules are not supported yet by this backend",
                       backend=getattr(self, "identifier", ""))

@@ -186,8 +186,22 @@ def kql_wildcard(pattern: Pattern) -> str:
     first, last = pattern.parts[0], pattern.parts[-1]
     if (isinstance(first, str) and first[0] in JS_TRIMMED) or (isinstance(last, str) and last[-1] in JS_TRIMMED):
         raise KqlValueError("leading or trailing whitespace in a wildcard value: Kibana trims unquoted KQL values")
-    return "".join("*" if c is Wildcard.MULTI else _kql_unquoted_char(c) for c in pattern.chars())
+    return "".join("*" if part is Wildcard.MULTI else _kql_unquoted_text(part) for part in pattern.parts)
+
+
+def _kql_unquoted_text(text: str) -> str:
+    # `not` followed by whitespace is a keyword even inside a value (`*cannot and …`). The grammar's
+    # escaped keyword `\not` is shadowed by the escaped newline `\n` (PEG ordered choice: it reads as
+    # newline + "ot"), so the `n` of every `not` is written as a unicode escape instead.
+    # (` or ` / ` and ` need raw whitespace around them, which is never written.)
+    out = []
+    for i, c in enumerate(text):
+        if text[i:i + 3].lower() == "not":
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(_kql_unquoted_char(c))
+    return "".join(out)
 
 
 def kql_field(field: str) -> str:
-    return "".join(_kql_unquoted_char(c) for c in field)
+    return _kql_unquoted_text(field)

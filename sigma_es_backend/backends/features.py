@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BACKEND_IDS = ("es_lucene", "es_dsl", "es_eql", "es_esql")
+BACKEND_IDS = ("es_lucene", "es_dsl", "es_eql", "es_esql", "es_kql")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Feature:
     es_dsl: Support
     es_eql: Support
     es_esql: Support
+    es_kql: Support
 
     def support(self, backend: str) -> Support:
         return getattr(self, backend)
@@ -46,24 +47,33 @@ def _all(support: Support) -> dict[str, Support]:
 
 
 WILDCARD_FIELD_NOTE = "error on wildcard-typed fields with `-O engine=opensearch`"
+# KQL has no case-insensitive operator and Kibana splits wildcard values at whitespace.
+KQL_CASE_NOTE = "`.caseless` subfields or values with at most 16 case spellings, else error"
+KQL_PATTERN_NOTE = "no whitespace inside `*` patterns, else error"
+KQL_CASE_ERROR = Support(False, "needs case-insensitive matching without `.caseless`")
 
 FEATURES: tuple[Feature, ...] = (
     Feature("case_insensitive", "plain values, case-insensitive (keyword, `.caseless`, wildcard fields)",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
+            es_kql=Support(True, KQL_CASE_NOTE)),
     Feature("cased", "`cased`", **_all(OK)),
     Feature("wildcards", "`*` / `?` wildcards, escaped `\\*` `\\?` literals",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
+            es_kql=Support(True, "`*` only: `?` is an error")),
     Feature("contains", "`contains` / `startswith` / `endswith`",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
+            es_kql=Support(True, KQL_PATTERN_NOTE)),
     Feature("all", "`all`", **_all(OK)),
-    Feature("base64", "`base64`, `base64offset`", **_all(OK)),
-    Feature("utf16", "`wide` (UTF-16LE), `utf16be`", **_all(OK)),
-    Feature("windash", "`windash`", **_all(OK)),
+    Feature("base64", "`base64`, `base64offset`", **{**_all(OK), "es_kql": KQL_CASE_ERROR}),
+    Feature("utf16", "`wide` (UTF-16LE), `utf16be`", **{**_all(OK), "es_kql": KQL_CASE_ERROR}),
+    Feature("windash", "`windash`", **{**_all(OK), "es_kql": Support(True, KQL_PATTERN_NOTE)}),
     Feature("re", "`re` with `i` / `m` / `s` (translated to anchored Lucene RegExp)",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK),
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
+            es_kql=Support(False, "KQL has no regular expressions")),
     Feature("re_untranslatable", "`re` with lookaround, backreference, `\\b`", **_all(ERROR)),
     Feature("cidr_ip", "`cidr` IPv4 and IPv6 on ip fields", **_all(OK)),
-    Feature("cidr_keyword", "`cidr` IPv4 on keyword fields (exact dotted-quad RegExp)", **_all(OK)),
+    Feature("cidr_keyword", "`cidr` IPv4 on keyword fields (exact dotted-quad RegExp)",
+            **{**_all(OK), "es_kql": Support(True, "networks of at most 1024 addresses, listed")}),
     Feature("cidr_keyword_ipv6", "`cidr` IPv6 on keyword fields", **_all(ERROR)),
     Feature("exists", "`exists`", **_all(OK)),
     Feature("null", "`null`", **_all(OK)),
@@ -72,11 +82,11 @@ FEATURES: tuple[Feature, ...] = (
     Feature("numbers_booleans", "numbers (on long and keyword fields), booleans", **_all(OK)),
     Feature("conditions", "`1 of` / `all of` / `them`, nested `not` / `and` / `or`", **_all(OK)),
     Feature("special_values", "values with reserved characters, quotes, trailing backslash, unicode, empty string",
-            **_all(OK)),
+            **{**_all(OK), "es_kql": Support(True, f"{KQL_CASE_NOTE}; {KQL_PATTERN_NOTE}")}),
     Feature("fieldref", "`fieldref` (and its `startswith` / `endswith` / `contains` forms)",
-            **_all(Support(False, "not yet"))),
+            **{**_all(Support(False, "not yet")), "es_kql": ERROR}),
     Feature("timestamp_parts", "`minute` / `hour` / `day` / `week` / `month` / `year`",
-            **_all(Support(False, "not yet"))),
+            **{**_all(Support(False, "not yet")), "es_kql": ERROR}),
     Feature("keywords", "keywords (values without a field)", **_all(Support(False, "not yet"))),
     Feature("expand", "`expand` placeholders without a pipeline value", **_all(ERROR)),
     Feature("text_fields", "analyzed text fields (e.g. `powershell.file.script_block_text`)", **_all(ERROR)),

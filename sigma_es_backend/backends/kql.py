@@ -36,9 +36,9 @@ from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
     FieldCapabilities,
+    boolean_value,
     field_capabilities,
     index_patterns,
-    ipv4_cidr_wildcards,
     string_pattern,
     text_field_error,
     unsupported,
@@ -48,6 +48,7 @@ from sigma_es_backend.backends.pattern import Pattern, Wildcard
 from sigma_es_backend.outputs.discover import discover_saved_objects, unique_ndjson
 
 DEFAULT_CASE_VARIANTS = 16
+CIDR_ADDRESS_LIMIT = 1024  # keyword-field networks are listed address by address
 
 
 class CaseApproximationWarning(UserWarning):
@@ -128,6 +129,9 @@ class KqlBackend(CorrelationNotSupportedMixin, TextQueryBackend):
             raise text_field_error(field, cond, self.identifier)
         if caps.is_ip and pattern.has_wildcards:
             raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+        if caps.is_boolean:
+            value = self.bool_values[boolean_value(field, pattern, cond, self.identifier)]
+            return f"{self.escape_and_quote_field(field)}: {value}"
         if pattern.cased or not pattern.has_case() or caps.is_ip:
             return self._field_value(field, pattern, cond)
         if caps.caseless:
@@ -183,9 +187,20 @@ class KqlBackend(CorrelationNotSupportedMixin, TextQueryBackend):
         if field_capabilities(state, cond.field).is_ip:
             # An ip field's term query takes CIDR notation.
             return f"{self.escape_and_quote_field(cond.field)}: {escaping.kql_quoted(str(value.network))}"
-        parts = [self.match_pattern(cond.field, p, state, cond)
-                 for p in ipv4_cidr_wildcards(value, cond, self.identifier)]
-        return parts[0] if len(parts) == 1 else "(" + " or ".join(parts) + ")"
+        # A keyword field holds text, and `10.1.0.*` would also match `10.1.0.256` or `10.1.0.5.example`;
+        # KQL has no regular expression, so the addresses are listed (canonical dotted quads).
+        network = value.network
+        if network.version != 4:
+            raise unsupported(f"cidr {value.cidr} on keyword field '{cond.field}': IPv6 text has several "
+                              "spellings, only an ip-typed field can match it exactly", cond, self.identifier)
+        if network.num_addresses > CIDR_ADDRESS_LIMIT:
+            raise unsupported(
+                f"cidr {value.cidr} on keyword field '{cond.field}': KQL has no regular expressions and '*' "
+                f"would match other text, so only IPv4 networks of at most {CIDR_ADDRESS_LIMIT} addresses are "
+                "listed; map the field as ip", cond, self.identifier)
+        addresses = [escaping.kql_quoted(str(address)) for address in network]
+        field = self.escape_and_quote_field(cond.field)
+        return f"{field}: {addresses[0]}" if len(addresses) == 1 else f"{field}: ({' or '.join(addresses)})"
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
                                                state: ConversionState) -> str:

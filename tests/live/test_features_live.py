@@ -1,8 +1,9 @@
 """Every feature case on a real OpenSearch with production ECS mappings: exactly the expected documents.
 
 All cases' documents go into one index (tagged with their case id); each generated query is run
-restricted to its case's documents, for es_lucene (query_string as written, and the dsl_query body)
-and es_dsl (search body and bare query).
+restricted to its case's documents, for es_lucene (query_string as written, and the dsl_query body),
+es_dsl (search body and bare query) and es_kql (parsed with Kibana's grammar and translated to Query DSL
+as Kibana's detection engine and a Discover data view do: tests/live/kql_harness.py).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import pytest
 from opensearchpy import OpenSearch, helpers
 
 from tests.feature_cases import CASES, FeatureCase, convert_case
+from tests.live.kql_harness import MODES, kibana_dsl
 
 pytestmark = pytest.mark.live
 
-LIVE_BACKENDS = ("es_lucene", "es_dsl")
+LIVE_BACKENDS = ("es_lucene", "es_dsl", "es_kql")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,11 @@ def case_hits(client: OpenSearch, index: str, case: FeatureCase, query: dict[str
     return {hit["_id"].split("/", 1)[1] for hit in response["hits"]["hits"]}
 
 
-def live_queries(case: FeatureCase, target: str) -> dict[str, dict[str, Any]]:
-    """Every output format of the target as a query object, keyed by format."""
+def live_queries(client: OpenSearch, index: str, case: FeatureCase, target: str) -> dict[str, dict[str, Any]]:
+    """Every output format of the target as a query object, keyed by format (Kibana translation for KQL)."""
+    if target == "es_kql":
+        query = convert_case(case, target)
+        return {mode: kibana_dsl(client, index, query, mode) for mode in MODES}
     if target == "es_lucene":
         return {"default": {"query_string": {"query": convert_case(case, target)}},
                 "dsl_query": json.loads(convert_case(case, target, "dsl_query"))["query"]}
@@ -54,5 +59,5 @@ def test_feature_case_live(opensearch: OpenSearch, features_index: str, case: Fe
         with pytest.raises(Exception, match=case.raises[target]):
             convert_case(case, target)
         return
-    for output_format, query in live_queries(case, target).items():
+    for output_format, query in live_queries(opensearch, features_index, case, target).items():
         assert case_hits(opensearch, features_index, case, query) == set(case.expected), output_format

@@ -65,7 +65,8 @@ def kql(detection_item: str, pipeline=RAW, **options) -> str:
     ("a: null", "not a: *"),
     ("a|gte: 5", "a >= 5"),
     ("a: 5", 'a: "5"'),
-    ("a|cidr: '10.1.0.0/23'", "(a: 10.1.0.* or a: 10.1.1.*)"),
+    ("a|cidr: '10.1.0.4/30'", 'a: ("10.1.0.4" or "10.1.0.5" or "10.1.0.6" or "10.1.0.7")'),
+    ("a|cidr: '10.1.0.9/32'", 'a: "10.1.0.9"'),
     ("a: 'x1'", 'a: ("X1" or "x1")'),  # no lowercase subfield: every case spelling
 ])
 def test_kql_output(item: str, expected: str) -> None:
@@ -99,6 +100,7 @@ def test_negation_is_grouped_and_matches_missing_fields() -> None:
     ("a|cased|startswith: '\u00a0x'", "Kibana trims unquoted KQL values"),
     ("a|re: 'x.*'", "KQL has no regular expressions"),
     ("a|fieldref: b", "KQL cannot compare two fields"),
+    ("a|cidr: '10.0.0.0/21'", "cidr 10.0.0.0/21 on keyword field 'a'.*at most 1024 addresses"),
     ("a: 'powershell'", "case-insensitive match of 'powershell' on field 'a'.*1024 case spellings"),
 ])
 def test_inexpressible_values_fail_naming_field_and_value(item: str, message: str) -> None:
