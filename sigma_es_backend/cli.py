@@ -21,6 +21,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 LAZY_COMMANDS = {
     "ingest": "sigma_es_backend.harness.cli:ingest",
     "test": "sigma_es_backend.harness.cli:test",
+    "coverage": "sigma_es_backend.coverage.cli:coverage",
 }
 
 
@@ -104,7 +105,6 @@ cli.add_command(cluster)
 cli.add_command(attack_group)
 for _name, _summary in (
     ("deploy", "Install rules as Kibana rules, OpenSearch monitors or Security Analytics detectors"),
-    ("coverage", "ATT&CK layer and coverage report for a rule set"),
 ):
     cli.add_command(_not_implemented(_name, _summary))
 

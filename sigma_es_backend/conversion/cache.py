@@ -24,7 +24,7 @@ from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings
 
 # Bump when the stored layout or the meaning of an entry changes.
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 CACHE_FILE = "convert-results.sqlite"
 # Oldest entries beyond this many are dropped (a corpus converted for a few targets fits many times).
 MAX_ENTRIES = 200_000

@@ -17,6 +17,7 @@ from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import backends
+from sigma_es_backend.conversion.context import data_source_record, required_field_records
 from sigma_es_backend.conversion.loading import parse_rule_documents
 from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
@@ -85,6 +86,9 @@ class Converter:
                             getattr(rule, "title", None),
                             getattr(logsource, "product", None), getattr(logsource, "category", None),
                             getattr(logsource, "service", None))
+        level = getattr(rule, "level", None)
+        result.level = level.name.lower() if level is not None else None
+        result.tags = [f"{t.namespace}.{t.name}" for t in getattr(rule, "tags", None) or ()]
         if rule.errors:
             result.errors = [str(e) for e in rule.errors]
             return result
@@ -106,6 +110,11 @@ class Converter:
         if backend.errors:
             result.errors = [str(e) for _, e in backend.errors]
             result.queries = []
-        state_warnings = backend.last_processing_pipeline.state.get(WARNINGS_STATE) or []
+        state = backend.last_processing_pipeline.state
+        state_warnings = state.get(WARNINGS_STATE) or []
         result.warnings = [str(w) for w in state_warnings] + [str(w.message) for w in caught]
+        # Set by the pipeline before any field is mapped, so a rule that fails on a field still names it.
+        result.data_source = data_source_record(state)
+        if result.ok:
+            result.required_fields = required_field_records(rule, state)
         return result

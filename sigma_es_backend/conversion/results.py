@@ -23,6 +23,14 @@ class RuleResult:
     queries: list[Any] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # What coverage and detection outputs need besides the queries (plain data, so it caches and crosses
+    # worker processes): the rule's Sigma level and tags, the mapping files' data source the pipeline
+    # chose ({id, title, integrations, setup}; None when none matched), and the fields the query reads
+    # ([{name, type}], see conversion.context).
+    level: str | None = None
+    tags: list[str] = field(default_factory=list)
+    data_source: dict[str, Any] | None = None
+    required_fields: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -38,10 +46,13 @@ class RuleResult:
         return "/".join(v for v in (self.product, self.category, self.service) if v) or "(none)"
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON-lines record: path, id, title, logsource, queries, warnings, errors."""
+        """The JSON-lines record: path, id, title, logsource, queries, warnings, errors, and the rule's
+        level, tags, data source and required fields."""
         return {"path": self.path, "id": self.rule_id, "title": self.title,
                 "logsource": {"product": self.product, "category": self.category, "service": self.service},
-                "queries": self.queries, "warnings": self.warnings, "errors": self.errors}
+                "queries": self.queries, "warnings": self.warnings, "errors": self.errors,
+                "level": self.level, "tags": self.tags, "data_source": self.data_source,
+                "required_fields": self.required_fields}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleResult:
@@ -49,7 +60,9 @@ class RuleResult:
         return cls(path=data["path"], rule_id=data.get("id"), title=data.get("title"),
                    product=logsource.get("product"), category=logsource.get("category"),
                    service=logsource.get("service"), queries=list(data.get("queries") or []),
-                   errors=list(data.get("errors") or []), warnings=list(data.get("warnings") or []))
+                   errors=list(data.get("errors") or []), warnings=list(data.get("warnings") or []),
+                   level=data.get("level"), tags=list(data.get("tags") or []), data_source=data.get("data_source"),
+                   required_fields=list(data.get("required_fields") or []))
 
     def fields(self) -> dict[str, Any]:
         return asdict(self)
