@@ -19,6 +19,7 @@ from sigma_es_backend.pipelines.mapping_files import (
     Hashes,
     MappingSet,
     SplitDomainUser,
+    ValueMap,
     load_default_mappings,
 )
 from sigma_es_backend.pipelines.transformations import (
@@ -27,6 +28,7 @@ from sigma_es_backend.pipelines.transformations import (
     RequireDataSourceTransformation,
     SplitDomainUserTransformation,
     StrictFieldsTransformation,
+    ValueMapTransformation,
 )
 
 # pySigma's conventional priorities: 10 logsource, 20 field mapping.
@@ -62,6 +64,10 @@ def _data_source_items(ds: DataSource) -> list[ProcessingItem]:
         elif isinstance(target, Hashes):
             items.append(item(f"hashes_{sigma_field}", HashesTransformation(
                 source_field=sigma_field, algorithms=dict(target.algorithms))))
+        elif isinstance(target, ValueMap):
+            items.append(item(f"value_map_{sigma_field}", ValueMapTransformation(
+                source_field=sigma_field, target_field=target.field,
+                values={k: list(v) for k, v in target.values.items()})))
     plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ds.fields.items() if isinstance(v, str | tuple)}
     items.append(item("field_mapping", FieldMappingTransformation(plain)))
     if ds.filter:

@@ -9,7 +9,9 @@ A mapping file holds any of
 `integrations` (the Elastic integration packages that ship the data, with a semver range) and `setup`
 (what to enable so the events exist) are optional; detection outputs carry them to the analyst.
 A field target is an ECS field name, a list of them (the value may be in either), or a transform:
-  {split_domain_user: {domain: …, name: …}} or {hashes: {ALGO: field, …}}.
+  {split_domain_user: {domain: …, name: …}}, {hashes: {ALGO: field, …}} or
+  {value_map: {field: …, values: {sigma value: ecs value | [ecs values]}}} (the integration rewrites a
+  closed set of values, e.g. Sysmon Initiated "true" → network.direction "egress").
 Every problem found is reported at once, each with file and line.
 """
 
@@ -49,7 +51,15 @@ class Hashes:
     algorithms: dict[str, str]
 
 
-FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes
+@dataclass(frozen=True)
+class ValueMap:
+    """A field whose closed set of values the integration rewrites into another field."""
+
+    field: str
+    values: dict[str, tuple[str, ...]]
+
+
+FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes | ValueMap
 
 
 @dataclass(frozen=True)
@@ -201,7 +211,20 @@ def _field_target(v: _Validator, node: _Node, sigma_field: str) -> FieldTarget |
                 if target_field:
                     algorithms[algo.upper()] = target_field
             return Hashes(algorithms)
-        v.problem(node, f"unknown transform '{kind}' for field '{sigma_field}' (known: split_domain_user, hashes)")
+        if kind == "value_map":
+            spec = v.mapping(params, "value_map", {"field", "values"}, {"field", "values"})
+            target_field = v.string(spec.get("field"), "value_map field")
+            values_node = spec.get("values")
+            if values_node is None:
+                return None
+            if not isinstance(values_node.value, dict) or not values_node.value:
+                v.problem(values_node, "value_map values must map Sigma values to ECS values")
+                return None
+            values = {str(key): v.string_list(mapped, f"value_map value for {key!r}", allow_scalar=True)
+                      for key, mapped in values_node.value.items()}
+            return ValueMap(target_field, values) if target_field and all(values.values()) else None
+        v.problem(node, f"unknown transform '{kind}' for field '{sigma_field}' "
+                        "(known: split_domain_user, hashes, value_map)")
         return None
     v.problem(node, f"field '{sigma_field}' must map to a field name, a list of them, or one transform")
     return None

@@ -12,7 +12,7 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaTransformationError
 from sigma.processing.transformations.base import DetectionItemTransformation, PreprocessingTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
-from sigma.types import SigmaCasedString, SigmaExists, SigmaNull, SigmaString, SpecialChars
+from sigma.types import SigmaBool, SigmaCasedString, SigmaExists, SigmaNull, SigmaString, SpecialChars
 
 from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
 
@@ -153,6 +153,52 @@ class HashesTransformation(DetectionItemTransformation):
         parts = list(pattern.chars())
         return _linked([_item(target, parts, pattern.cased, item.source)
                         for target in dict.fromkeys(self.algorithms.values())], ConditionOR)
+
+
+@dataclass
+class ValueMapTransformation(DetectionItemTransformation):
+    """A field whose closed set of values the integration rewrites into another field.
+
+    Sysmon `Initiated: 'true'` becomes `network.direction: egress` (the integrations drop Initiated).
+    Each Sigma value must be one of the map's keys (case-insensitive unless `|cased`); a pattern or an
+    unknown value fails the rule: the rewritten data can only hold the mapped values.
+    """
+
+    source_field: str = ""
+    target_field: str = ""
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
+        if detection_item.field != self.source_field:
+            return None
+        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
+        return _linked(alternatives, detection_item.value_linking)
+
+    def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
+        if isinstance(value, SigmaNull | SigmaExists):
+            return _linked([SigmaDetectionItem(self.target_field, [], [value], source=item.source)], ConditionAND)
+        if isinstance(value, SigmaBool):
+            text, cased = str(value.boolean).lower(), False
+        elif isinstance(value, SigmaString) and not value.contains_special():
+            text, cased = str(value), isinstance(value, SigmaCasedString)
+        else:
+            raise SigmaTransformationError(
+                f"field '{self.source_field}' is rewritten to {self.target_field} by the integration: only "
+                f"the values {', '.join(sorted(self.values))} can be mapped exactly, not {value!s}",
+                source=item.source,
+            )
+        mapped = next((targets for key, targets in self.values.items()
+                       if (key == text if cased else key.lower() == text.lower())), None)
+        if mapped is None:
+            raise SigmaTransformationError(
+                f"field '{self.source_field}' is rewritten to {self.target_field} by the integration: value "
+                f"'{text}' is not one of {', '.join(sorted(self.values))}",
+                source=item.source,
+            )
+        # The mapped values are the exact keywords the integration writes: matched case-sensitively.
+        return _linked([SigmaDetectionItem(self.target_field, [], [_sigma_string(list(target), cased=True)],
+                                           source=item.source)
+                        for target in mapped], ConditionOR)
 
 
 @dataclass

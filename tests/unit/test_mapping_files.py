@@ -12,6 +12,7 @@ from sigma_es_backend.pipelines.mapping_files import (
     Integration,
     MappingError,
     SplitDomainUser,
+    ValueMap,
     load_default_mappings,
     load_mapping_files,
 )
@@ -48,6 +49,8 @@ def _targets(target) -> list[str]:
         return [target.domain, target.name]
     if isinstance(target, Hashes):
         return list(target.algorithms.values())
+    if isinstance(target, ValueMap):
+        return [target.field]
     raise AssertionError(target)
 
 

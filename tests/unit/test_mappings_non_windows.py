@@ -26,9 +26,9 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
          'event.type == "creation"', 'TO_LOWER(file.path) LIKE "/etc/cron.d/*"']),
     "linux_network_connection": (
         {"product": "linux", "category": "network_connection"},
-        {"DestinationPort": 4444},
+        {"DestinationPort": 4444, "Initiated": "true"},
         ["FROM logs-endpoint.events.network-*,logs-sysmon_linux.log-*", 'event.category == "network"',
-         'event.type == "start"', "destination.port == 4444"]),
+         'event.type == "start"', "destination.port == 4444", 'network.direction == "egress"']),
     "macos_process_creation": (
         {"product": "macos", "category": "process_creation"},
         {"CommandLine|contains": "osascript"},
@@ -224,7 +224,7 @@ def test_raw_line_sources_map_no_fields_and_name_the_field(ds_id: str) -> None:
 
 
 @pytest.mark.parametrize(("logsource", "field"), [
-    ({"product": "linux", "category": "process_creation"}, "LogonId"),       # no ECS counterpart on Linux
+    ({"product": "macos", "category": "process_creation"}, "OriginalFileName"),  # no PE metadata on macOS
     ({"product": "aws", "service": "cloudtrail"}, "requestParameters"),        # integration keeps a {k=v} string
     ({"product": "gcp", "service": "google_workspace.admin"}, "eventService"),  # integration writes "admin"
     ({"product": "linux", "service": "auditd"}, "a1"),   # EXECVE arguments become the unordered process.args
