@@ -12,7 +12,15 @@ from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaTransformationError
 from sigma.processing.transformations.base import DetectionItemTransformation, PreprocessingTransformation
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
-from sigma.types import SigmaBool, SigmaCasedString, SigmaExists, SigmaNull, SigmaString, SpecialChars
+from sigma.types import (
+    SigmaBool,
+    SigmaCasedString,
+    SigmaExists,
+    SigmaNull,
+    SigmaNumber,
+    SigmaString,
+    SpecialChars,
+)
 
 from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
 
@@ -179,6 +187,8 @@ class ValueMapTransformation(DetectionItemTransformation):
             return _linked([SigmaDetectionItem(self.target_field, [], [value], source=item.source)], ConditionAND)
         if isinstance(value, SigmaBool):
             text, cased = str(value.boolean).lower(), False
+        elif isinstance(value, SigmaNumber):
+            text, cased = str(value.number), False
         elif isinstance(value, SigmaString) and not value.contains_special():
             text, cased = str(value), isinstance(value, SigmaCasedString)
         else:

@@ -84,7 +84,7 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
         ["FROM logs-gcp.audit-*,filebeat-*", 'event.dataset == "gcp.audit"', "gcp.audit.method_name"]),
     "google_workspace_admin": (
         {"product": "gcp", "service": "google_workspace.admin"},
-        {"eventName": "CREATE_ROLE"},
+        {"eventService": "admin.googleapis.com", "eventName": "CREATE_ROLE"},
         ["FROM logs-google_workspace.admin-*,filebeat-*", 'event.dataset == "google_workspace.admin"',
          'TO_LOWER(event.action) == "create_role"']),
     "google_workspace_login": (
@@ -109,6 +109,11 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
         {"Operation": "New-InboxRule"},
         ["FROM logs-o365.audit-*,filebeat-*", 'event.dataset == "o365.audit"',
          'TO_LOWER(event.action) == "new-inboxrule"']),
+    "opencanary": (
+        {"product": "opencanary", "category": "application"},
+        {"logtype": 2000},
+        ["FROM logs-opencanary.events-*", 'event.dataset == "opencanary.events"',
+         'log.logger == "LOG_FTP_LOGIN_ATTEMPT"']),
     "bitbucket_audit": (
         {"product": "bitbucket", "service": "audit"},
         {"auditType.category": "Authentication", "auditType.action": "User login failed(SSH)"},
@@ -226,7 +231,7 @@ def test_raw_line_sources_map_no_fields_and_name_the_field(ds_id: str) -> None:
 @pytest.mark.parametrize(("logsource", "field"), [
     ({"product": "macos", "category": "process_creation"}, "OriginalFileName"),  # no PE metadata on macOS
     ({"product": "aws", "service": "cloudtrail"}, "requestParameters"),        # integration keeps a {k=v} string
-    ({"product": "gcp", "service": "google_workspace.admin"}, "eventService"),  # integration writes "admin"
+    ({"product": "gcp", "service": "gcp.audit"}, "data.protoPayload.authorizationInfo.permission"),  # nested
     ({"product": "linux", "service": "auditd"}, "a1"),   # EXECVE arguments become the unordered process.args
 ])
 def test_fields_without_exact_counterpart_fail_the_rule(logsource: dict, field: str) -> None:
@@ -235,7 +240,7 @@ def test_fields_without_exact_counterpart_fail_the_rule(logsource: dict, field: 
 
 
 @pytest.mark.parametrize("logsource", [
-    {"product": "opencanary", "category": "application"},
+    {"product": "rpc_firewall", "category": "application"},
     {"product": "azure", "service": "pim"},
 ])
 def test_log_source_without_counterpart_fails_naming_it(logsource: dict) -> None:
