@@ -40,6 +40,7 @@ from sigma_es_backend.backends.common import (
     unsupported,
 )
 from sigma_es_backend.backends.pattern import Pattern
+from sigma_es_backend.outputs import formats as detection_formats
 
 Query = dict[str, Any]
 RANGE_OPERATORS = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte",
@@ -47,7 +48,7 @@ RANGE_OPERATORS = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte",
 MATCH_NONE: Query = {"bool": {"must_not": [{"match_all": {}}]}}
 
 
-class DslBackend(CorrelationNotSupportedMixin, Backend):
+class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSupportedMixin, Backend):
     """Sigma → Query DSL."""
 
     identifier: ClassVar[str] = "es_dsl"
@@ -55,6 +56,7 @@ class DslBackend(CorrelationNotSupportedMixin, Backend):
     formats: ClassVar[dict[str, str]] = {
         "default": "Search body {\"query\": …} as JSON",
         "query": "Bare query object as JSON",
+        **detection_formats.MONITOR_FORMATS,
     }
     requires_pipeline: ClassVar[bool] = True
 

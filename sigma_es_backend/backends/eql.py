@@ -15,9 +15,11 @@ from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import index_patterns
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.backends.text_base import ThreeValuedTextBackend
+from sigma_es_backend.outputs import formats as detection_formats
+from sigma_es_backend.outputs.kibana import EQL, KibanaQuery
 
 
-class EqlBackend(ThreeValuedTextBackend):
+class EqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     """Sigma → EQL (`any where …`)."""
 
     identifier: ClassVar[str] = "es_eql"
@@ -25,7 +27,9 @@ class EqlBackend(ThreeValuedTextBackend):
     formats: ClassVar[dict[str, str]] = {
         "default": "EQL query",
         "eqlapi": "Request body for the _eql/search API",
+        **detection_formats.KIBANA_FORMATS,
     }
+    kibana_query: ClassVar[KibanaQuery] = EQL
     requires_pipeline: ClassVar[bool] = True
 
     or_token: ClassVar[str] = "or"

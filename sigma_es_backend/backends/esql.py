@@ -15,14 +15,17 @@ from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import index_patterns
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.backends.text_base import ThreeValuedTextBackend
+from sigma_es_backend.outputs import formats as detection_formats
+from sigma_es_backend.outputs.kibana import ESQL, KibanaQuery
 
 
-class EsqlBackend(ThreeValuedTextBackend):
+class EsqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     """Sigma → ES|QL (`FROM … | WHERE …`)."""
 
     identifier: ClassVar[str] = "es_esql"
     name: ClassVar[str] = "Elasticsearch ES|QL (exact Sigma semantics)"
-    formats: ClassVar[dict[str, str]] = {"default": "ES|QL query"}
+    formats: ClassVar[dict[str, str]] = {"default": "ES|QL query", **detection_formats.KIBANA_FORMATS}
+    kibana_query: ClassVar[KibanaQuery] = ESQL
     requires_pipeline: ClassVar[bool] = True
 
     or_token: ClassVar[str] = "OR"

@@ -41,9 +41,12 @@ from sigma_es_backend.backends.common import (
     unsupported,
 )
 from sigma_es_backend.backends.pattern import Pattern
+from sigma_es_backend.outputs import formats as detection_formats
+from sigma_es_backend.outputs.kibana import LUCENE, KibanaQuery
 
 
-class LuceneBackend(TextQueryBackend):
+class LuceneBackend(detection_formats.KibanaRuleFormats, detection_formats.OpenSearchMonitorFormats,
+                     TextQueryBackend):
     """Sigma → Lucene query_string (Elasticsearch / OpenSearch)."""
 
     identifier: ClassVar[str] = "es_lucene"
@@ -51,7 +54,10 @@ class LuceneBackend(TextQueryBackend):
     formats: ClassVar[dict[str, str]] = {
         "default": "Lucene query_string query",
         "dsl_query": "Search body with the query_string query",
+        **detection_formats.KIBANA_FORMATS,
+        **detection_formats.MONITOR_FORMATS,
     }
+    kibana_query: ClassVar[KibanaQuery] = LUCENE
     requires_pipeline: ClassVar[bool] = True
 
     parenthesize: bool = True  # Lucene's AND/OR are clause modifiers, not operators: group everything
