@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "ingest": "sigma_es_backend.harness.cli:ingest",
     "test": "sigma_es_backend.harness.cli:test",
     "coverage": "sigma_es_backend.coverage.cli:coverage",
+    "deploy": "sigma_es_backend.deploy.cli:deploy",
 }
 
 
@@ -89,24 +90,8 @@ def convert(target: str, pipelines: tuple[str, ...], output_format: str, backend
     sys.exit(run_convert(list(paths), settings, options))
 
 
-def _not_implemented(name: str, summary: str) -> click.Command:
-    """A placeholder subcommand that says so and exits non-zero (its issue is still open)."""
-
-    @click.command(name=name, help=f"{summary} (not implemented yet).",
-                   context_settings={**CONTEXT_SETTINGS, "ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        raise click.ClickException(f"'sigma-es {name}' is not implemented yet")
-
-    return command
-
-
 cli.add_command(cluster)
 cli.add_command(attack_group)
-for _name, _summary in (
-    ("deploy", "Install rules as Kibana rules, OpenSearch monitors or Security Analytics detectors"),
-):
-    cli.add_command(_not_implemented(_name, _summary))
 
 
 def main() -> None:
