@@ -27,9 +27,3 @@ def test_convert_rejects_unknown_format(tmp_path: Path, seed_rule_yaml: str) -> 
     result = CliRunner().invoke(cli, ["convert", "-t", "es_esql", "-f", "eqlapi", str(tmp_path / "r.yml")])
     assert result.exit_code == 2
     assert "'eqlapi' is not a format of es_esql" in result.stderr
-
-
-def test_unimplemented_subcommands_say_so() -> None:
-    result = CliRunner().invoke(cli, ["deploy", "--to", "kibana"])
-    assert result.exit_code == 1
-    assert "not implemented yet" in result.stderr
