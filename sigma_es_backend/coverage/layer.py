@@ -15,6 +15,7 @@ NAVIGATOR_VERSION = "5.2.0"  # the Navigator release line that reads layer forma
 LEVEL_WEIGHTS = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
 UNLEVELLED_WEIGHT = LEVEL_WEIGHTS["medium"]  # Sigma's level is optional
 GRADIENT = ["#fff7bc", "#fec44f", "#d95f0e"]
+GRADIENT_PERCENTILE = 0.9
 MAX_RULES_LISTED = 25  # per technique in the metadata tooltip
 
 
@@ -64,8 +65,10 @@ def navigator_layer(coverage: Coverage, name: str | None = None) -> dict[str, An
         if parent:
             entry = entries.setdefault((parent, tactic), {"techniqueID": parent, "tactic": tactic, "enabled": True})
             entry["showSubtechniques"] = True
-    scores = [e["score"] for e in entries.values() if "score" in e]
-    max_score = max(scores, default=1)
+    scores = sorted(e["score"] for e in entries.values() if "score" in e)
+    # The gradient tops out at the 90th percentile: a few very common techniques (hundreds of rules)
+    # would otherwise leave every other one in the palest colour. Higher scores get the top colour.
+    top = max(scores[int(GRADIENT_PERCENTILE * (len(scores) - 1))] if scores else 1, 1)
     data = attack.data()
     converted, failed = len(coverage.converted), len(coverage.failed)
     return {
@@ -80,9 +83,9 @@ def navigator_layer(coverage: Coverage, name: str | None = None) -> dict[str, An
                    "countUnscored": False, "aggregateFunction": "sum", "expandedSubtechniques": "annotated"},
         "hideDisabled": False,
         "techniques": list(entries.values()),
-        "gradient": {"colors": GRADIENT, "minValue": 0, "maxValue": max(max_score, 1)},
-        "legendItems": [{"label": "covered by low-level rules", "color": GRADIENT[0]},
-                        {"label": f"highest score ({max_score})", "color": GRADIENT[-1]}],
+        "gradient": {"colors": GRADIENT, "minValue": 0, "maxValue": top},
+        "legendItems": [{"label": "one informational rule (score 1)", "color": GRADIENT[0]},
+                        {"label": f"score {top} or more", "color": GRADIENT[-1]}],
         "showTacticRowBackground": False,
         "tacticRowBackground": "#dddddd",
         "selectTechniquesAcrossTactics": True,

@@ -133,6 +133,13 @@ def test_layer_scores_rule_count_and_level(coverage: Coverage) -> None:
     assert ("T1218.011", "execution") not in entries
 
 
+def test_layer_gradient_tops_out_at_the_90th_percentile_score(coverage: Coverage) -> None:
+    layer = navigator_layer(coverage)
+    scores = sorted(e["score"] for e in layer["techniques"] if "score" in e)
+    assert scores == [2, 9]  # T1218.011 (one low rule), T1059.001 (high + critical)
+    assert layer["gradient"] == {"colors": ["#fff7bc", "#fec44f", "#d95f0e"], "minValue": 0, "maxValue": 2}
+
+
 def test_layer_schema_rejects_what_the_format_forbids(layer_schema: dict, coverage: Coverage) -> None:
     validator = jsonschema.Draft202012Validator(layer_schema)
     layer = navigator_layer(coverage)
