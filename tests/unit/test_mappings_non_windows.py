@@ -168,7 +168,8 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
         {"category": "dns"},
         {"query|endswith": ".onion", "record_type": "TXT"},
         ["FROM logs-network_traffic.dns-*,logs-zeek.dns-*,packetbeat-*,filebeat-*",
-         '(event.dataset == "network_traffic.dns" OR event.dataset == "zeek.dns")', "dns.question.name", "dns.question.type"]),
+         '(event.dataset == "network_traffic.dns" OR event.dataset == "zeek.dns")', "dns.question.name",
+         "zeek.dns.query", "dns.question.type", "zeek.dns.qtype_name"]),
     "firewall": (
         {"category": "firewall"},
         {"dst_port": 3389},
