@@ -16,7 +16,7 @@ from opensearchpy import OpenSearch, helpers
 from sigma_es_backend import cluster
 from sigma_es_backend.conversion import convert_paths
 from sigma_es_backend.events.templates import ecs_index_body
-from sigma_es_backend.pipelines.ecs import _default_mapping_set
+from sigma_es_backend.pipelines import default_mapping_set
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -32,7 +32,7 @@ def main() -> int:
     print(f"OpenSearch: {url}")
     client = OpenSearch(url, timeout=60)
     index = f"sigma-es-demo-{uuid.uuid4().hex[:8]}"
-    client.indices.create(index=index, body=ecs_index_body(ECS_DIR, _default_mapping_set().field_capabilities))
+    client.indices.create(index=index, body=ecs_index_body(ECS_DIR, default_mapping_set().field_capabilities))
     events = [json.loads(line) for line in (EXAMPLES / "events" / "process_events.ndjson").read_text().splitlines()]
     helpers.bulk(client, ({"_index": index, "_id": e["sample_id"], "_source": e} for e in events), refresh=True)
     print(f"loaded {len(events)} sample events into {index}\n")

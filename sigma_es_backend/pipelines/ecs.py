@@ -1,4 +1,4 @@
-"""Build the pySigma `ecs` processing pipeline from the mapping files."""
+"""Build the pySigma processing pipelines (`ecs` and its shipper variants) from the mapping files."""
 
 from __future__ import annotations
 
@@ -11,21 +11,24 @@ from sigma.processing.transformations import (
     FieldMappingTransformation,
     SetStateTransformation,
 )
+from sigma.rule import SigmaLogSource, SigmaRule
 
 from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import DATA_SOURCE_CONTEXT_STATE, FIELD_CAPABILITIES_STATE, INDEX_STATE
 from sigma_es_backend.pipelines.mapping_files import (
+    BASE_PIPELINE,
     DataSource,
     Hashes,
     MappingSet,
     SplitDomainUser,
+    Unavailable,
     ValueMap,
     load_default_mappings,
 )
 from sigma_es_backend.pipelines.transformations import (
-    DATA_SOURCE_STATE,
     HashesTransformation,
     RequireDataSourceTransformation,
+    SelectDataSourceTransformation,
     SplitDomainUserTransformation,
     StrictFieldsTransformation,
     ValueMapTransformation,
@@ -43,19 +46,58 @@ def _context(ds: DataSource) -> dict:
     return {"id": ds.id, "title": ds.title, "integrations": integrations, "setup": ds.setup}
 
 
-def _data_source_items(ds: DataSource) -> list[ProcessingItem]:
-    def item(suffix: str, transformation) -> ProcessingItem:
-        return ProcessingItem(
-            identifier=f"sigma_es_{ds.id}_{suffix}",
-            transformation=transformation,
-            rule_conditions=[LogsourceCondition(product=ds.product, category=ds.category, service=ds.service)],
-        )
+Key = tuple[str | None, str | None, str | None]
 
+
+class DataSourceCondition(LogsourceCondition):
+    """The rule's log source is this data source's, and no more specific declaration claims it.
+
+    pySigma's LogsourceCondition ignores the fields a condition leaves open, so `product: aws` would also
+    catch `product: aws, service: cloudtrail`; the most specific declaration wins instead of both applying.
+    """
+
+    def __init__(self, product: str | None, category: str | None, service: str | None,
+                 more_specific: list[Key]):
+        super().__init__(category=category, product=product, service=service)
+        self.more_specific = [SigmaLogSource(category=c, product=p, service=s) for p, c, s in more_specific]
+
+    def match(self, rule) -> bool:  # type: ignore[override]
+        if not super().match(rule):
+            return False
+        return not (isinstance(rule, SigmaRule) and any(rule.logsource in other for other in self.more_specific))
+
+
+def _key(ds: DataSource) -> Key:
+    return (ds.product, ds.category, ds.service)
+
+
+def _more_specific(ds: DataSource, keys: list[Key]) -> list[Key]:
+    """The other declared log sources (data sources or unsupported ones) that name all `ds` names, and more."""
+    names = ("product", "category", "service")
+    mine = {k: v for k, v in zip(names, _key(ds), strict=True) if v}
+    result = []
+    for key in keys:
+        theirs = {k: v for k, v in zip(names, key, strict=True) if v}
+        if len(theirs) > len(mine) and all(theirs.get(k) == v for k, v in mine.items()):
+            result.append(key)
+    return result
+
+
+def _data_source_items(ds: DataSource, more_specific: list) -> list[ProcessingItem]:
+    def item(suffix: str, transformation) -> ProcessingItem:
+        # One condition object per item: pySigma binds each condition to its pipeline.
+        condition = DataSourceCondition(ds.product, ds.category, ds.service, more_specific)
+        return ProcessingItem(identifier=f"sigma_es_{ds.id}_{suffix}", transformation=transformation,
+                              rule_conditions=[condition])
+
+    unavailable = {name: target.reason for name, target in ds.fields.items() if isinstance(target, Unavailable)}
     items = [
-        item("data_source", SetStateTransformation(DATA_SOURCE_STATE, ds.id)),
+        item("data_source", SelectDataSourceTransformation(ds.id)),
         item("index", SetStateTransformation(INDEX_STATE, ",".join(ds.index))),
         item("context", SetStateTransformation(DATA_SOURCE_CONTEXT_STATE, _context(ds))),
-        item("strict_fields", StrictFieldsTransformation(known_fields=sorted(ds.fields), data_source=ds.id)),
+        item("strict_fields", StrictFieldsTransformation(
+            known_fields=sorted(n for n in ds.fields if n not in unavailable), data_source=ds.id,
+            logsource=ds.logsource_label, unavailable=unavailable)),
     ]
     for sigma_field, target in ds.fields.items():
         if isinstance(target, SplitDomainUser):
@@ -78,25 +120,32 @@ def _data_source_items(ds: DataSource) -> list[ProcessingItem]:
     return items
 
 
-def build_pipeline(mapping_set: MappingSet, name: str = "ECS (Elastic Agent / Winlogbeat 8)") -> ProcessingPipeline:
+def build_pipeline(mapping_set: MappingSet, name: str = "ECS (Elastic Agent / Winlogbeat 8)",
+                   variant: str = BASE_PIPELINE) -> ProcessingPipeline:
+    """The pipeline of one variant: its own data sources, and the base ones for other log sources."""
+    data_sources = mapping_set.data_sources_for(variant)
     caps = dict(mapping_set.field_capabilities)
     items: list[ProcessingItem] = [
         ProcessingItem(identifier="sigma_es_field_capabilities",
                        transformation=SetStateTransformation(FIELD_CAPABILITIES_STATE, caps)),
     ]
-    for ds in mapping_set.data_sources:
-        items.extend(_data_source_items(ds))
+    keys = [_key(ds) for ds in data_sources] + [(u.product, u.category, u.service) for u in mapping_set.unsupported]
+    for ds in data_sources:
+        items.extend(_data_source_items(ds, _more_specific(ds, keys)))
+    unsupported = [{"product": u.product, "category": u.category, "service": u.service, "reason": u.reason}
+                   for u in mapping_set.unsupported]
     items.append(ProcessingItem(identifier="sigma_es_require_data_source",
-                                transformation=RequireDataSourceTransformation()))
+                                transformation=RequireDataSourceTransformation(unsupported=unsupported)))
     return ProcessingPipeline(name=name, priority=FIELD_MAPPING_PRIORITY, items=items,
                               allowed_backends=frozenset(backends))
 
 
 @lru_cache(maxsize=1)
-def _default_mapping_set() -> MappingSet:
+def default_mapping_set() -> MappingSet:
+    """The mapping files shipped with the package (mappings/), loaded and validated once."""
     return load_default_mappings()
 
 
 def ecs_pipeline() -> ProcessingPipeline:
-    """All data sources in mappings/: the default pipeline for every target."""
-    return build_pipeline(_default_mapping_set())
+    """All data sources in mappings/ as the Elastic Agent integrations and Winlogbeat 8 write them."""
+    return build_pipeline(default_mapping_set())

@@ -1,17 +1,26 @@
 """Mapping files (mappings/**/*.yml): loading with line numbers and schema validation.
 
 A mapping file holds any of
+  pipeline:           the pipeline variant its data sources belong to (default `ecs`); a variant's data
+                      sources replace the `ecs` ones with the same log source, the others stay
   field_capabilities: {ecs.field: {type: …, caseless: …}}
   field_sets:         {name: {SigmaField: target}}
   data_sources:       [{id, title, logsource: {product, category, service}, index: […],
                         filter: {ecs.field: value | [values]}, field_sets: [names], fields: {…},
-                        integrations: [{package, integration, version}], setup: markdown}]
+                        integrations: [{package, integration, version}], setup: markdown,
+                        fields_under: {prefix: [SigmaField, …]}}]
+  unsupported:        [{logsource: {product, category, service}, reason: …}]
 `integrations` (the Elastic integration packages that ship the data, with a semver range) and `setup`
 (what to enable so the events exist) are optional; detection outputs carry them to the analyst.
 A field target is an ECS field name, a list of them (the value may be in either), or a transform:
-  {split_domain_user: {domain: …, name: …}}, {hashes: {ALGO: field, …}} or
-  {value_map: {field: …, values: {sigma value: ecs value | [ecs values]}}} (the integration rewrites a
-  closed set of values, e.g. Sysmon Initiated "true" → network.direction "egress").
+  {split_domain_user: {domain: …, name: …}}   "DOMAIN\\name" split over two fields
+  {hashes: {ALGO: field, …}}                  "ALGO=digest,…" → one field per algorithm
+  {value_map: {field: …, values: {sigma value: ecs value | [ecs values]}}}  the integration rewrites a
+                                               closed set of values (Sysmon Initiated "true" → "egress")
+  {unavailable: reason}                        the shipper drops or reshapes the field beyond exact query
+`fields_under` maps each listed Sigma field to the same name under the prefix (e.g. Windows EventData
+fields that the integration leaves in `winlog.event_data.*`); explicit `fields` win over it.
+`unsupported` names log sources no Elastic integration collects: rules for them fail with that reason.
 Every problem found is reported at once, each with file and line.
 """
 
@@ -25,6 +34,8 @@ from typing import Any
 import yaml
 
 from sigma_es_backend.backends.common import FieldCapabilities
+
+BASE_PIPELINE = "ecs"
 
 
 class MappingError(ValueError):
@@ -59,7 +70,14 @@ class ValueMap:
     values: dict[str, tuple[str, ...]]
 
 
-FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes | ValueMap
+@dataclass(frozen=True)
+class Unavailable:
+    """The field exists in the raw event but the shipper drops or reshapes it: no exact query exists."""
+
+    reason: str
+
+
+FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes | ValueMap | Unavailable
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,22 @@ class DataSource:
     location: Location
     integrations: tuple[Integration, ...] = ()
     setup: str | None = None
+    pipeline: str = "ecs"
+
+    @property
+    def logsource_label(self) -> str:
+        return "/".join(v for v in (self.product, self.category, self.service) if v)
+
+
+@dataclass(frozen=True)
+class UnsupportedLogsource:
+    """A Sigma log source without an Elastic integration counterpart, and why."""
+
+    product: str | None
+    category: str | None
+    service: str | None
+    reason: str
+    location: Location
 
     @property
     def logsource_label(self) -> str:
@@ -94,6 +128,20 @@ class DataSource:
 class MappingSet:
     data_sources: list[DataSource] = field(default_factory=list)
     field_capabilities: dict[str, FieldCapabilities] = field(default_factory=dict)
+    unsupported: list[UnsupportedLogsource] = field(default_factory=list)
+
+    @property
+    def variants(self) -> list[str]:
+        return sorted({ds.pipeline for ds in self.data_sources} | {BASE_PIPELINE})
+
+    def data_sources_for(self, variant: str = "ecs") -> list[DataSource]:
+        """The variant's data sources, plus the base pipeline's for log sources the variant leaves out."""
+        base = [ds for ds in self.data_sources if ds.pipeline == BASE_PIPELINE]
+        if variant == BASE_PIPELINE:
+            return base
+        own = [ds for ds in self.data_sources if ds.pipeline == variant]
+        claimed = {(ds.product, ds.category, ds.service) for ds in own}
+        return own + [ds for ds in base if (ds.product, ds.category, ds.service) not in claimed]
 
 
 def mappings_dir() -> Path:
@@ -223,8 +271,11 @@ def _field_target(v: _Validator, node: _Node, sigma_field: str) -> FieldTarget |
             values = {str(key): v.string_list(mapped, f"value_map value for {key!r}", allow_scalar=True)
                       for key, mapped in values_node.value.items()}
             return ValueMap(target_field, values) if target_field and all(values.values()) else None
+        if kind == "unavailable":
+            reason = v.string(params, "unavailable reason")
+            return Unavailable(reason) if reason else None
         v.problem(node, f"unknown transform '{kind}' for field '{sigma_field}' "
-                        "(known: split_domain_user, hashes, value_map)")
+                        "(known: split_domain_user, hashes, value_map, unavailable)")
         return None
     v.problem(node, f"field '{sigma_field}' must map to a field name, a list of them, or one transform")
     return None
@@ -255,10 +306,41 @@ def _integrations(v: _Validator, node: _Node) -> tuple[Integration, ...]:
     return tuple(out)
 
 
+def _fields_under(v: _Validator, node: _Node) -> dict[str, FieldTarget]:
+    if not isinstance(node.value, dict):
+        v.problem(node, "fields_under must map a field prefix to a list of Sigma field names")
+        return {}
+    out: dict[str, FieldTarget] = {}
+    for prefix, names_node in node.value.items():
+        if not prefix.endswith("."):
+            v.problem(names_node, f"fields_under prefix '{prefix}' must end with '.'")
+            continue
+        for name in v.string_list(names_node, f"fields under '{prefix}'"):
+            if name in out:
+                v.problem(names_node, f"field '{name}' is listed twice in fields_under")
+            out[name] = prefix + name
+    return out
+
+
+def _logsource(v: _Validator, node: _Node | None, seen: dict[tuple, Location],
+               location: Location, variant: str = BASE_PIPELINE) -> tuple[str | None, str | None, str | None]:
+    """Validate a logsource mapping and check that no other entry claims the same one."""
+    logsource = v.mapping(node, "logsource", {"product", "category", "service"}) if node is not None else {}
+    product, category, service = (v.string(logsource.get(k), k) for k in ("product", "category", "service"))
+    if not (product or category or service):
+        v.problem(node, "logsource needs product, category or service")
+    key = (variant, product, category, service)
+    if key in seen:
+        v.problem(node, f"logsource already mapped at {seen[key]}")
+    seen[key] = location
+    return product, category, service
+
+
 def load_mapping_files(paths: list[Path]) -> MappingSet:
     """Load and validate mapping files; raises MappingError listing every problem found."""
     problems: list[str] = []
-    raw_sources: list[tuple[_Validator, _Node]] = []
+    raw_sources: list[tuple[_Validator, _Node, str]] = []
+    raw_unsupported: list[tuple[_Validator, _Node]] = []
     field_sets: dict[str, dict[str, FieldTarget]] = {}
     result = MappingSet()
     for path in sorted(paths):
@@ -272,7 +354,9 @@ def load_mapping_files(paths: list[Path]) -> MappingSet:
             continue
         if root is None:
             continue
-        top = v.mapping(root, "mapping file", {"field_capabilities", "field_sets", "data_sources"})
+        top = v.mapping(root, "mapping file",
+                        {"pipeline", "field_capabilities", "field_sets", "data_sources", "unsupported"})
+        variant = v.string(top.get("pipeline"), "pipeline") or BASE_PIPELINE
         if "field_capabilities" in top:
             caps_node = top["field_capabilities"]
             for name, spec_node in (caps_node.value or {}).items():
@@ -291,29 +375,30 @@ def load_mapping_files(paths: list[Path]) -> MappingSet:
             if not isinstance(node.value, list):
                 v.problem(node, "data_sources must be a list")
             else:
-                raw_sources.extend((v, item) for item in node.value)
+                raw_sources.extend((v, item, variant) for item in node.value)
+        if "unsupported" in top:
+            node = top["unsupported"]
+            if not isinstance(node.value, list):
+                v.problem(node, "unsupported must be a list")
+            else:
+                raw_unsupported.extend((v, item) for item in node.value)
         problems.extend(v.problems)
         v.problems = []
 
     seen_ids: dict[str, Location] = {}
     seen_logsources: dict[tuple, Location] = {}
-    for v, node in raw_sources:
+    for v, node, variant in raw_sources:
         spec = v.mapping(node, "data source", {"id", "title", "logsource", "index", "filter", "field_sets", "fields",
-                                               "integrations", "setup"},
-                         {"id", "logsource", "index", "fields"})
+                                               "fields_under", "integrations", "setup"},
+                         {"id", "logsource", "index"})
+        if "fields" not in spec and "fields_under" not in spec:
+            v.problem(node, "data source lacks required key 'fields' (or 'fields_under')")
         location = Location(v.path, node.line)
         ds_id = v.string(spec.get("id"), "id") or "?"
         if ds_id in seen_ids:
             v.problem(spec["id"], f"data source id '{ds_id}' already used at {seen_ids[ds_id]}")
         seen_ids[ds_id] = location
-        logsource = v.mapping(spec["logsource"], "logsource", {"product", "category", "service"}) if "logsource" in spec else {}
-        product, category, service = (v.string(logsource.get(k), k) for k in ("product", "category", "service"))
-        if not (product or category or service):
-            v.problem(spec.get("logsource"), "logsource needs product, category or service")
-        key = (product, category, service)
-        if key in seen_logsources:
-            v.problem(spec.get("logsource"), f"logsource already mapped at {seen_logsources[key]}")
-        seen_logsources[key] = location
+        product, category, service = _logsource(v, spec.get("logsource"), seen_logsources, location, variant)
         index = v.string_list(spec["index"], "index") if "index" in spec else ()
         filters: dict[str, tuple[str, ...]] = {}
         if "filter" in spec:
@@ -330,15 +415,26 @@ def load_mapping_files(paths: list[Path]) -> MappingSet:
                     v.problem(set_name_node, f"unknown field set '{set_name_node.value}'")
                 else:
                     fields.update(field_sets[set_name_node.value])
+        if "fields_under" in spec:
+            fields.update(_fields_under(v, spec["fields_under"]))
         if "fields" in spec:
             fields.update(_fields(v, spec["fields"], f"fields of '{ds_id}'"))
         integrations = _integrations(v, spec["integrations"]) if "integrations" in spec else ()
         result.data_sources.append(DataSource(
             id=ds_id, title=v.string(spec.get("title"), "title") or ds_id,
             product=product, category=category, service=service, index=index,
-            filter=filters, fields=fields, location=location,
+            filter=filters, fields=fields, location=location, pipeline=variant,
             integrations=integrations, setup=v.string(spec.get("setup"), "setup"),
         ))
+        problems.extend(v.problems)
+        v.problems = []
+    for v, node in raw_unsupported:
+        spec = v.mapping(node, "unsupported log source", {"logsource", "reason"}, {"logsource", "reason"})
+        location = Location(v.path, node.line)
+        product, category, service = _logsource(v, spec.get("logsource"), seen_logsources, location)
+        reason = v.string(spec.get("reason"), "reason")
+        if reason:
+            result.unsupported.append(UnsupportedLogsource(product, category, service, reason, location))
         problems.extend(v.problems)
         v.problems = []
     if problems:

@@ -25,6 +25,48 @@ from sigma.types import (
 from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
 
 DATA_SOURCE_STATE = "sigma_es_data_source"
+# Rule custom attribute holding per-rule warnings (list of strings) for reports and the CLI.
+WARNINGS_ATTRIBUTE = "sigma_es_warnings"
+UNMAPPED_FIELDS_ATTRIBUTE = "sigma_es_unmapped_fields"
+DATA_SOURCES_STATE = "sigma_es_data_sources"  # every data source whose logsource matched (should be one)
+# How unmapped Sigma field names are treated: `-O unmapped_fields=passthrough` (a backend option, which
+# pySigma exposes to pipelines as the variable `backend_unmapped_fields`) or a pipeline variable
+# `unmapped_fields` in a pipeline YAML file.
+UNMAPPED_FIELDS_VARS = ("backend_unmapped_fields", "unmapped_fields")
+UNMAPPED_FIELDS_MODES = ("strict", "passthrough")
+
+
+def rule_label(rule: SigmaRule | SigmaCorrelationRule | None) -> str:
+    """`rule 'Title' (id)`: how pipeline errors name the rule (pySigma appends its file)."""
+    if rule is None:
+        return "rule"
+    title = getattr(rule, "title", None) or "?"
+    rule_id = getattr(rule, "id", None)
+    return f"rule '{title}'" + (f" ({rule_id})" if rule_id else "")
+
+
+def add_rule_warning(rule: SigmaRule | SigmaCorrelationRule, message: str) -> None:
+    warnings = rule.custom_attributes.setdefault(WARNINGS_ATTRIBUTE, [])
+    if message not in warnings:
+        warnings.append(message)
+
+
+def rule_warnings(rule: SigmaRule | SigmaCorrelationRule) -> list[str]:
+    """Warnings the pipeline attached to a rule while converting it (e.g. unmapped fields passed through)."""
+    return list(getattr(rule, "custom_attributes", {}).get(WARNINGS_ATTRIBUTE, []))
+
+
+class _RuleAwareTransformation(DetectionItemTransformation):
+    """A detection item transformation that remembers the rule, so that its errors can name it."""
+
+    _rule: SigmaRule | SigmaCorrelationRule | None = None
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        self._rule = rule
+        super().apply(rule)
+
+    def error(self, message: str, item: SigmaDetectionItem) -> SigmaTransformationError:
+        return SigmaTransformationError(f"{rule_label(self._rule)}: {message}", source=item.source)
 
 
 def _sigma_string(parts: list[PatternPart], cased: bool) -> SigmaString:
@@ -54,7 +96,7 @@ def _linked(items: list, linking: type[ConditionAND | ConditionOR]) -> SigmaDete
 
 
 @dataclass
-class SplitDomainUserTransformation(DetectionItemTransformation):
+class SplitDomainUserTransformation(_RuleAwareTransformation):
     """`User: DOMAIN\\name` (Sysmon) → `user.domain` + `user.name` (ECS).
 
     A Sigma pattern P matches "D\\N" exactly when, for some position in P that consumes the
@@ -80,10 +122,10 @@ class SplitDomainUserTransformation(DetectionItemTransformation):
         if isinstance(value, SigmaExists):
             return _linked([SigmaDetectionItem(self.name, [], [value], source=item.source)], ConditionAND)
         if not isinstance(value, SigmaString):
-            raise SigmaTransformationError(
+            raise self.error(
                 f"field '{self.source_field}' is split into {self.domain} and {self.name} in ECS: "
                 f"a {type(value).__name__} value cannot be split exactly",
-                source=item.source,
+                item,
             )
         pattern = Pattern.from_sigma(value)
         chars = list(pattern.chars())
@@ -118,7 +160,7 @@ class SplitDomainUserTransformation(DetectionItemTransformation):
 
 
 @dataclass
-class HashesTransformation(DetectionItemTransformation):
+class HashesTransformation(_RuleAwareTransformation):
     """`Hashes: MD5=…,SHA256=…,IMPHASH=…` (Sysmon) → one ECS field per algorithm.
 
     `ALGO=value` values (with or without surrounding `*` from contains) become an exact match of
@@ -136,10 +178,10 @@ class HashesTransformation(DetectionItemTransformation):
 
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
         if not isinstance(value, SigmaString):
-            raise SigmaTransformationError(
+            raise self.error(
                 f"field '{self.source_field}' is split into one field per hash algorithm in ECS: "
                 f"a {type(value).__name__} value cannot be mapped exactly",
-                source=item.source,
+                item,
             )
         pattern = Pattern.from_sigma(value)
         chars = list(pattern.chars())
@@ -153,10 +195,10 @@ class HashesTransformation(DetectionItemTransformation):
             return _linked([_item(self.algorithms[algorithm.upper()], list(digest), pattern.cased, item.source)],
                            ConditionAND)
         if sep:
-            raise SigmaTransformationError(
+            raise self.error(
                 f"field '{self.source_field}': value {value.original!r} names an unknown hash algorithm "
                 f"(known: {', '.join(sorted(self.algorithms))})",
-                source=item.source,
+                item,
             )
         parts = list(pattern.chars())
         return _linked([_item(target, parts, pattern.cased, item.source)
@@ -164,12 +206,13 @@ class HashesTransformation(DetectionItemTransformation):
 
 
 @dataclass
-class ValueMapTransformation(DetectionItemTransformation):
+class ValueMapTransformation(_RuleAwareTransformation):
     """A field whose closed set of values the integration rewrites into another field.
 
     Sysmon `Initiated: 'true'` becomes `network.direction: egress` (the integrations drop Initiated).
     Each Sigma value must be one of the map's keys (case-insensitive unless `|cased`); a pattern or an
-    unknown value fails the rule: the rewritten data can only hold the mapped values.
+    unknown value fails the rule: the rewritten data can only hold the mapped values. Null and exists
+    carry over: the target field is set exactly when the source field is.
     """
 
     source_field: str = ""
@@ -192,19 +235,15 @@ class ValueMapTransformation(DetectionItemTransformation):
         elif isinstance(value, SigmaString) and not value.contains_special():
             text, cased = str(value), isinstance(value, SigmaCasedString)
         else:
-            raise SigmaTransformationError(
+            raise self.error(
                 f"field '{self.source_field}' is rewritten to {self.target_field} by the integration: only "
-                f"the values {', '.join(sorted(self.values))} can be mapped exactly, not {value!s}",
-                source=item.source,
-            )
+                f"the values {', '.join(sorted(self.values))} can be mapped exactly, not {value!s}", item)
         mapped = next((targets for key, targets in self.values.items()
                        if (key == text if cased else key.lower() == text.lower())), None)
         if mapped is None:
-            raise SigmaTransformationError(
+            raise self.error(
                 f"field '{self.source_field}' is rewritten to {self.target_field} by the integration: value "
-                f"'{text}' is not one of {', '.join(sorted(self.values))}",
-                source=item.source,
-            )
+                f"'{text}' is not one of {', '.join(sorted(self.values))}", item)
         # The mapped values are the exact keywords the integration writes: matched case-sensitively.
         return _linked([SigmaDetectionItem(self.target_field, [], [_sigma_string(list(target), cased=True)],
                                            source=item.source)
@@ -212,33 +251,101 @@ class ValueMapTransformation(DetectionItemTransformation):
 
 
 @dataclass
-class StrictFieldsTransformation(DetectionItemTransformation):
-    """Fail the rule on a field the data source does not map: a raw Sigma name would match nothing."""
+class StrictFieldsTransformation(_RuleAwareTransformation):
+    """Fail the rule on a field the data source does not map: a raw Sigma name would match nothing.
+
+    With `unmapped_fields=passthrough` (see UNMAPPED_FIELDS_VARS) an unmapped field keeps its Sigma name
+    and the rule gets a warning naming it. Fields declared `unavailable` fail in both modes: the
+    shipper reshapes them, so the raw name does not exist either.
+    """
 
     known_fields: list[str] = field(default_factory=list)
     data_source: str = ""
+    logsource: str = ""
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    def _mode(self) -> str:
+        variables = getattr(self._pipeline, "vars", None) or {}
+        for name in UNMAPPED_FIELDS_VARS:
+            if name in variables:
+                mode = str(variables[name]).lower()
+                if mode not in UNMAPPED_FIELDS_MODES:
+                    raise SigmaTransformationError(
+                        f"unmapped_fields={variables[name]!r}: expected one of {', '.join(UNMAPPED_FIELDS_MODES)}")
+                return mode
+        return "strict"
+
+    @staticmethod
+    def _warn_passthrough(rule: SigmaRule | SigmaCorrelationRule, name: str, where: str) -> None:
+        passed = rule.custom_attributes.setdefault(UNMAPPED_FIELDS_ATTRIBUTE, [])
+        if name not in passed:
+            passed.append(name)
+        prefix = "unmapped fields passed through with their Sigma names"
+        warnings = rule.custom_attributes.setdefault(WARNINGS_ATTRIBUTE, [])
+        warnings[:] = [w for w in warnings if not w.startswith(prefix)]  # one line per rule, all fields
+        warnings.append(f"{prefix} ({where}): {', '.join(passed)}")
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
-        if detection_item.field is not None and detection_item.field not in self.known_fields:
-            raise SigmaTransformationError(
-                f"field '{detection_item.field}' has no ECS mapping for data source '{self.data_source}'",
-                source=detection_item.source,
-            )
-        return None
+        name = detection_item.field
+        if name is None:
+            return None
+        where = f"data source '{self.data_source}' (log source {self.logsource})"
+        if name in self.unavailable:
+            raise self.error(f"field '{name}' cannot be queried exactly in {where}: {self.unavailable[name]}",
+                             detection_item)
+        if name in self.known_fields:
+            return None
+        if self._mode() == "passthrough":
+            if self._rule is not None:
+                self._warn_passthrough(self._rule, name, where)
+            return None
+        raise self.error(f"field '{name}' has no ECS mapping for {where}", detection_item)
+
+
+@dataclass
+class SelectDataSourceTransformation(PreprocessingTransformation):
+    """Record that the rule's log source selected this data source (state: id, and the list of all)."""
+
+    data_source: str = ""
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        super().apply(rule)
+        if self._pipeline is not None:
+            self._pipeline.state[DATA_SOURCE_STATE] = self.data_source
+            selected = self._pipeline.state.setdefault(DATA_SOURCES_STATE, [])
+            if self.data_source not in selected:
+                selected.append(self.data_source)
 
 
 @dataclass
 class RequireDataSourceTransformation(PreprocessingTransformation):
-    """Fail a rule whose log source no mapping file covers, naming the log source."""
+    """Fail a rule whose log source no mapping file covers (or several do), naming the log source.
+
+    `unsupported` lists log sources that no Elastic integration collects, with the reason given there.
+    """
+
+    unsupported: list[dict[str, str | None]] = field(default_factory=list)
 
     def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
         super().apply(rule)
-        if isinstance(rule, SigmaRule) and self._pipeline is not None:
-            if DATA_SOURCE_STATE not in self._pipeline.state:
-                ls = rule.logsource
-                described = ", ".join(
-                    f"{k}: {v}" for k, v in (("product", ls.product), ("category", ls.category),
-                                            ("service", ls.service)) if v
-                ) or "(empty)"
-                raise SigmaTransformationError(f"log source {{{described}}} has no ECS data source mapping",
-                                               source=rule.source)
+        if not isinstance(rule, SigmaRule) or self._pipeline is None:
+            return
+        ls = rule.logsource
+        described = ", ".join(
+            f"{k}: {v}" for k, v in (("product", ls.product), ("category", ls.category),
+                                    ("service", ls.service)) if v
+        ) or "(empty)"
+        matched = self._pipeline.state.get(DATA_SOURCES_STATE) or []
+        if len(matched) > 1:
+            raise SigmaTransformationError(
+                f"{rule_label(rule)}: log source {{{described}}} matches several data sources "
+                f"({', '.join(matched)}): make one of them more specific", source=rule.source)
+        if matched:
+            return
+        for entry in self.unsupported:
+            if all(entry.get(k) is None or entry.get(k) == getattr(ls, k) for k in ("product", "category", "service")):
+                raise SigmaTransformationError(
+                    f"{rule_label(rule)}: log source {{{described}}} has no Elastic integration counterpart: "
+                    f"{entry['reason']}", source=rule.source)
+        raise SigmaTransformationError(f"{rule_label(rule)}: log source {{{described}}} has no ECS data source mapping",
+                                       source=rule.source)

@@ -18,7 +18,7 @@ from opensearchpy import OpenSearch
 
 from sigma_es_backend import cluster
 from sigma_es_backend.events.templates import ecs_index_body
-from sigma_es_backend.pipelines.ecs import _default_mapping_set
+from sigma_es_backend.pipelines import default_mapping_set
 
 
 def _unavailable(reason: str) -> None:
@@ -60,7 +60,7 @@ def opensearch(opensearch_url: str) -> OpenSearch:
 
 @pytest.fixture(scope="session")
 def ecs_index_template_body(shared_dir) -> dict[str, Any]:
-    return ecs_index_body(shared_dir / "ecs", _default_mapping_set().field_capabilities)
+    return ecs_index_body(shared_dir / "ecs", default_mapping_set().field_capabilities)
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,8 @@ def test_untranslatable_regex_fails_naming_the_construct(target: str) -> None:
 
 @pytest.mark.parametrize("target", ["es_lucene", "es_dsl", "es_eql", "es_esql"])
 def test_unmapped_field_fails_naming_field_and_data_source(target: str) -> None:
-    with pytest.raises(Exception, match="field 'NoSuchField' has no ECS mapping for data source 'windows_process_creation'"):
+    with pytest.raises(Exception, match=r"rule 'Test': field 'NoSuchField' has no ECS mapping for data source "
+                                        r"'windows_process_creation' \(log source windows/process_creation\)"):
         convert(rule(SEL.format("NoSuchField: x"), "category: process_creation\n    product: windows"), target)
 
 

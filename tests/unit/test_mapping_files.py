@@ -12,6 +12,7 @@ from sigma_es_backend.pipelines.mapping_files import (
     Integration,
     MappingError,
     SplitDomainUser,
+    Unavailable,
     ValueMap,
     load_default_mappings,
     load_mapping_files,
@@ -51,6 +52,8 @@ def _targets(target) -> list[str]:
         return list(target.algorithms.values())
     if isinstance(target, ValueMap):
         return [target.field]
+    if isinstance(target, Unavailable):
+        return []
     raise AssertionError(target)
 
 
