@@ -21,8 +21,7 @@ from sigma.processing.transformations import SetStateTransformation
 from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
 from sigma_es_backend.backends.features import BACKEND_IDS
-from sigma_es_backend.pipelines import ecs_pipeline
-from sigma_es_backend.pipelines.ecs import _default_mapping_set
+from sigma_es_backend.pipelines import default_mapping_set, ecs_pipeline
 
 BASE_EVENTS: dict[str, dict[str, Any]] = {
     "process_creation": {"event.category": ["process"], "event.type": ["start"], "event.code": "1"},
@@ -402,7 +401,7 @@ def case_pipeline(case: FeatureCase) -> ProcessingPipeline:
     pipeline = ecs_pipeline()
     if not case.field_types:
         return pipeline
-    caps = {**_default_mapping_set().field_capabilities,
+    caps = {**default_mapping_set().field_capabilities,
             **{name: FieldCapabilities(type=kind) for name, kind in case.field_types.items()}}
     return pipeline + ProcessingPipeline(items=[ProcessingItem(
         identifier="test_field_types", transformation=SetStateTransformation(FIELD_CAPABILITIES_STATE, caps))])

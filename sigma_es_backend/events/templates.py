@@ -110,9 +110,9 @@ def ecs_index_body(ecs_dir: Path | None = None, capabilities: dict[str, FieldCap
     `ecs_dir` None uses the mappings bundled in the package; `capabilities` None the default mapping set's.
     """
     if capabilities is None:
-        from sigma_es_backend.pipelines.ecs import _default_mapping_set
+        from sigma_es_backend.pipelines import default_mapping_set
 
-        capabilities = _default_mapping_set().field_capabilities
+        capabilities = default_mapping_set().field_capabilities
     mappings = merged_ecs_mappings(ecs_dir) if ecs_dir is not None else bundled_ecs_mappings()
     _merge(mappings["properties"], INTEGRATION_PROPERTIES)
     if flavor == "opensearch":
