@@ -25,8 +25,7 @@ from sigma_es_backend.backends import KqlBackend
 from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
 from sigma_es_backend.backends.kql import CaseApproximationWarning
 from sigma_es_backend.events.templates import ecs_index_body
-from sigma_es_backend.pipelines import ecs_pipeline
-from sigma_es_backend.pipelines.ecs import _default_mapping_set
+from sigma_es_backend.pipelines import default_mapping_set, ecs_pipeline
 from tests.live.conftest import search_ids
 from tests.live.kql_harness import MODES, kql_ids
 from tests.seed_events import SEED_EVENTS, SEED_EXPECTED_MATCHES, process_start
@@ -58,7 +57,7 @@ DEFEND_CASELESS = {f: FieldCapabilities("keyword", f + ".caseless")
 
 
 def with_capabilities(extra: dict[str, FieldCapabilities]) -> tuple[ProcessingPipeline, dict]:
-    caps = {**_default_mapping_set().field_capabilities, **extra}
+    caps = {**default_mapping_set().field_capabilities, **extra}
     overlay = ProcessingPipeline([ProcessingItem(SetStateTransformation(FIELD_CAPABILITIES_STATE, caps))],
                                  priority=90)
     return ecs_pipeline() + overlay, caps
@@ -119,7 +118,7 @@ FEATURE_DOCS = {
 def feature_index(opensearch, shared_dir, live_index_name) -> Any:
     name = live_index_name("kql-features")
     opensearch.indices.create(index=name, body=ecs_index_body(shared_dir / "ecs",
-                                                              _default_mapping_set().field_capabilities))
+                                                              default_mapping_set().field_capabilities))
     for doc_id, doc in FEATURE_DOCS.items():
         opensearch.index(index=name, id=doc_id, body=doc)
     opensearch.indices.refresh(index=name)
@@ -133,7 +132,7 @@ def raw_rule(condition: str, **items: str) -> str:
 
 
 RAW_CAPS = ProcessingPipeline([ProcessingItem(SetStateTransformation(
-    FIELD_CAPABILITIES_STATE, dict(_default_mapping_set().field_capabilities)))])
+    FIELD_CAPABILITIES_STATE, dict(default_mapping_set().field_capabilities)))])
 
 RAW_FEATURES = [
     ("case spellings on a plain keyword", "sel", {"sel": "winlog.event_data.Code: 'abc'"}, {"a", "b"}),
