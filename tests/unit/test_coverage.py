@@ -157,7 +157,8 @@ def test_markdown_report(coverage: Coverage) -> None:
     assert "| Execution (TA0002) | T1059.001 PowerShell (2, critical) |" in text
     assert "| `process.command_line` | wildcard | 1 |" in text
     assert "`attack.t9999` (1)" in text
-    assert "Widget Rule | acme / widget | log source {product: acme, service: widget} has no ECS" in text
+    assert "Widget Rule | acme / widget | rule 'Widget Rule'" in text
+    assert "log source {product: acme, service: widget} has no ECS" in text
 
 
 def test_html_report_escapes_and_lists_failures(coverage: Coverage) -> None:
