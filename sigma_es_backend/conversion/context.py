@@ -7,17 +7,13 @@ plain-data records in `RuleResult.data_source` / `.required_fields`; the datacla
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sigma.conditions import ConditionFieldEqualsValueExpression
-from sigma.exceptions import SigmaError
+from sigma.conversion.state import ConversionState
 from sigma.rule import SigmaRule
 
-from sigma_es_backend.backends.common import DATA_SOURCE_CONTEXT_STATE, FIELD_CAPABILITIES_STATE
-
-DEFAULT_FIELD_TYPE = "keyword"  # what the backends assume for a field the mapping files do not list
+from sigma_es_backend.backends.common import DATA_SOURCE_CONTEXT_STATE
 
 
 @dataclass(frozen=True)
@@ -49,11 +45,12 @@ class DataSourceContext:
 @dataclass(frozen=True)
 class RequiredField:
     name: str  # ECS (or integration) field name the query reads, e.g. "process.command_line"
-    type: str  # field type as the mapping files declare it (mappings/fields.yml), keyword otherwise
+    type: str  # as the mapping files declare it for the backends, else ECS's type, else keyword
+    ecs: bool  # an ECS field (not an integration's own, like winlog.event_data.*)
 
     @classmethod
-    def from_record(cls, record: dict[str, str]) -> RequiredField:
-        return cls(record["name"], record.get("type", DEFAULT_FIELD_TYPE))
+    def from_record(cls, record: dict[str, Any]) -> RequiredField:
+        return cls(record["name"], record["type"], bool(record.get("ecs")))
 
 
 def data_source_record(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -62,37 +59,10 @@ def data_source_record(state: dict[str, Any]) -> dict[str, Any] | None:
     return dict(context) if context else None
 
 
-def _condition_fields(node: Any) -> Iterator[str]:
-    if isinstance(node, ConditionFieldEqualsValueExpression):
-        yield node.field
-    for arg in getattr(node, "args", None) or ():
-        yield from _condition_fields(arg)
+def required_field_records(rule: SigmaRule, state: dict[str, Any]) -> list[dict[str, Any]]:
+    """[{name, type, ecs}] for every field the converted rule's query reads: the detection outputs' own
+    `required_fields` (one definition of "fields a query reads" and of their types)."""
+    from sigma_es_backend.outputs.context import required_fields
 
-
-def query_fields(rule: SigmaRule) -> tuple[str, ...]:
-    """Field names the rule's conditions read, after the pipeline mapped them (sorted, unique).
-
-    Taken from the parsed conditions, so detections the condition does not use are not counted; the data
-    source's event filter (event.category, event.type …) is part of the query and is counted. Unbound
-    keyword values name no field."""
-    fields: set[str] = set()
-    for condition in rule.detection.parsed_condition:
-        try:
-            fields.update(f for f in _condition_fields(condition.parsed) if f)
-        except SigmaError:  # a broken condition: the conversion error already says so
-            continue
-    return tuple(sorted(fields))
-
-
-def required_field_records(rule: SigmaRule, state: dict[str, Any]) -> list[dict[str, str]]:
-    """[{name, type}] for every field the converted rule's query reads, typed from the field capabilities."""
-    capabilities = state.get(FIELD_CAPABILITIES_STATE) or {}
-    return [{"name": name, "type": _type(capabilities.get(name))} for name in query_fields(rule)]
-
-
-def _type(capability: Any) -> str:
-    if capability is None:
-        return DEFAULT_FIELD_TYPE
-    if isinstance(capability, dict):
-        return capability.get("type", DEFAULT_FIELD_TYPE)
-    return getattr(capability, "type", DEFAULT_FIELD_TYPE)
+    return [{"name": f.name, "type": f.type, "ecs": f.ecs}
+            for f in required_fields(rule, ConversionState(processing_state=state))]

@@ -26,11 +26,11 @@ class RuleResult:
     # What coverage and detection outputs need besides the queries (plain data, so it caches and crosses
     # worker processes): the rule's Sigma level and tags, the mapping files' data source the pipeline
     # chose ({id, title, integrations, setup}; None when none matched), and the fields the query reads
-    # ([{name, type}], see conversion.context).
+    # ([{name, type, ecs}], see conversion.context).
     level: str | None = None
     tags: list[str] = field(default_factory=list)
     data_source: dict[str, Any] | None = None
-    required_fields: list[dict[str, str]] = field(default_factory=list)
+    required_fields: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

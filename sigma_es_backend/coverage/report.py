@@ -86,8 +86,9 @@ def _fields_html(group: DataSourceGroup) -> str:
     if not fields:
         return "<p>No converted rule.</p>"
     rows = "".join(f"<tr><td><code>{escape(f.name)}</code></td><td>{escape(f.type)}</td>"
+                   f"<td>{'yes' if f.ecs else 'no'}</td>"
                    f'<td class="num">{count}</td></tr>' for f, count in fields)
-    return f"<table><tr><th>Field</th><th>Type</th><th>Rules</th></tr>{rows}</table>"
+    return f"<table><tr><th>Field</th><th>Type</th><th>ECS</th><th>Rules</th></tr>{rows}</table>"
 
 
 def _context_html(group: DataSourceGroup) -> str:
@@ -222,8 +223,9 @@ def markdown_report(coverage: Coverage, title: str = "Sigma rule coverage") -> s
         lines += ["", "### Fields required", ""]
         fields = g.fields()
         if fields:
-            lines += ["| Field | Type | Rules |", "| --- | --- | ---: |"]
-            lines += [f"| `{_md(f.name)}` | {_md(f.type)} | {count} |" for f, count in fields]
+            lines += ["| Field | Type | ECS | Rules |", "| --- | --- | --- | ---: |"]
+            lines += [f"| `{_md(f.name)}` | {_md(f.type)} | {'yes' if f.ecs else 'no'} | {count} |"
+                      for f, count in fields]
         else:
             lines.append("No converted rule.")
         lines.append("")

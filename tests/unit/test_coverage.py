@@ -39,7 +39,7 @@ detection:
 
 RULES = {
     "powershell.yml": sigma_rule("Encoded PowerShell", "high", ["attack.execution", "attack.t1059.001"],
-                                 "CommandLine|contains: ' -enc '"),
+                                 "CommandLine|contains: ' -enc '\n        LogonId: '0x3e7'"),
     # T1218.011 is a Stealth technique: it must not be counted under Execution although the rule names it.
     "rundll32.yml": sigma_rule("Rundll32 Without Arguments", "low",
                                ["attack.execution", "attack.stealth", "attack.t1218.011"],
@@ -80,12 +80,13 @@ def test_rules_grouped_by_data_source_with_failure_reasons(coverage: Coverage) -
 
 def test_required_fields_with_types_and_rule_counts(coverage: Coverage) -> None:
     process = next(g for g in coverage.data_sources() if g.key == "windows_process_creation")
-    fields = {f.name: (f.type, count) for f, count in process.fields()}
-    assert fields["process.command_line"] == ("wildcard", 1)
-    assert fields["process.executable"] == ("keyword", 2)
-    assert fields["process.pe.original_file_name"] == ("keyword", 1)
+    fields = {f.name: (f.type, f.ecs, count) for f, count in process.fields()}
+    assert fields["process.command_line"] == ("wildcard", True, 1)
+    assert fields["process.executable"] == ("keyword", True, 2)
+    assert fields["process.pe.original_file_name"] == ("keyword", True, 1)
+    assert fields["winlog.event_data.LogonId"] == ("keyword", False, 1)  # the integration's, not ECS
     # The data source's event filter is part of every query.
-    assert fields["event.category"] == ("keyword", 4) and fields["event.type"] == ("keyword", 4)
+    assert fields["event.category"] == ("keyword", True, 4) and fields["event.type"] == ("keyword", True, 4)
     assert by_title(coverage, "Unmapped Field").fields == ()  # a failed rule requires nothing
 
 
@@ -155,7 +156,7 @@ def test_markdown_report(coverage: Coverage) -> None:
     assert "**6** rules: 4 converted, 2 failed" in text
     assert "| Process start (Sysmon 1, Security 4688) | 5 | 4 | 1 | 2 |" in text
     assert "| Execution (TA0002) | T1059.001 PowerShell (2, critical) |" in text
-    assert "| `process.command_line` | wildcard | 1 |" in text
+    assert "| `process.command_line` | wildcard | yes | 1 |" in text
     assert "`attack.t9999` (1)" in text
     assert "Widget Rule | acme / widget | rule 'Widget Rule'" in text
     assert "log source {product: acme, service: widget} has no ECS" in text
