@@ -65,9 +65,9 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
          'TO_LOWER(azure.activitylogs.operation_name) == "microsoft.keyvault/vaults/delete"']),
     "azure_signinlogs": (
         {"product": "azure", "service": "signinlogs"},
-        {"ResultType": "50126", "AuthenticationRequirement": "singleFactorAuthentication"},
+        {"Status": "Success", "AuthenticationRequirement": "singleFactorAuthentication"},
         ["FROM logs-azure.signinlogs-*,filebeat-*", 'event.dataset == "azure.signinlogs"',
-         "azure.signinlogs.result_type", "azure.signinlogs.properties.authentication_requirement"]),
+         'event.outcome == "success"', "azure.signinlogs.properties.authentication_requirement"]),
     "azure_auditlogs": (
         {"product": "azure", "service": "auditlogs"},
         {"properties.message": "Add member to role", "Category": "RoleManagement"},
