@@ -33,6 +33,8 @@ PRODUCT = {"process_creation": "windows", "network_connection": "windows", "dns_
            "image_load": "windows"}
 # Lucene on OpenSearch: query_string wildcard/regexp terms on wildcard-typed fields are refused.
 NGRAMS = {"es_lucene": "OpenSearch's query_string evaluates it on n-grams"}
+# DSL on OpenSearch: wildcard-typed fields mis-evaluate a literal backslash next to a wildcard / in a RegExp.
+BACKSLASH = {**NGRAMS, "es_dsl": "literal backslash that OpenSearch's wildcard field mis-evaluates"}
 
 
 # KQL (es_kql): no case-insensitive operator, `*` as the only wildcard, whitespace splits wildcard values.
@@ -168,6 +170,10 @@ CASES: list[FeatureCase] = [
     FeatureCase("contains", "startswith_wildcard_field", "sel:\n  CommandLine|startswith: 'cmd /c'\ncondition: sel",
                 {"match": {CMD: "CMD /C whoami"}, "inner": {CMD: "x cmd /c"}},
                 {"match"}, raises={**NGRAMS, **KQL_SPACE}),
+    FeatureCase("contains", "backslash_before_wildcard_on_wildcard_field",
+                "sel:\n  CommandLine|contains: '\\Temp\\'\ncondition: sel",
+                {"match": {CMD: "copy x C:\\TEMP\\y"}, "no": {CMD: "copy x C:\\Temp"}},
+                {"match"}, raises=BACKSLASH),
     # --- all -------------------------------------------------------------------------------------
     FeatureCase("all", "contains_all", "sel:\n  Image|contains|all: ['\\Temp\\', '.scr']\ncondition: sel",
                 {"both": {EXE: "C:\\Temp\\x.SCR"}, "first": {EXE: "C:\\Temp\\x.exe"}, "second": {EXE: "C:\\x.scr"}},
@@ -240,6 +246,9 @@ CASES: list[FeatureCase] = [
     FeatureCase("re", "wildcard_field", "sel:\n  CommandLine|re: '-enc [A-Za-z0-9+/=]{8,}'\ncondition: sel",
                 {"match": {CMD: "ps -enc SQBFAFgA=="}, "short": {CMD: "ps -enc SQB"}},
                 {"match"}, raises={**NGRAMS, **KQL_RE}),
+    FeatureCase("re", "backslash_on_wildcard_field", "sel:\n  CommandLine|re: '\\\\Temp\\\\'\ncondition: sel",
+                {"match": {CMD: "copy C:\\Temp\\x"}, "no": {CMD: "copy C:/Temp/x"}},
+                {"match"}, raises={**BACKSLASH, **KQL_RE}),
     FeatureCase("re_untranslatable", "word_boundary", "sel:\n  OriginalFileName|re: 'foo\\bbar'\ncondition: sel",
                 {"x": {OFN: "foo"}}, set(), raises={**everywhere(r"the escape '\\b' has no Lucene equivalent"), **KQL_RE}),
     # --- cidr --------------------------------------------------------------------------------------
@@ -408,7 +417,8 @@ def case_pipeline(case: FeatureCase) -> ProcessingPipeline:
 
 
 # The live cluster is OpenSearch: es_lucene is asked for queries valid there.
-BACKEND_OPTIONS: dict[str, dict[str, str]] = {"es_lucene": {"engine": "opensearch"}}
+BACKEND_OPTIONS: dict[str, dict[str, str]] = {"es_lucene": {"engine": "opensearch"},
+                                              "es_dsl": {"engine": "opensearch"}}
 
 
 def convert_case(case: FeatureCase, target: str, output_format: str = "default") -> str:

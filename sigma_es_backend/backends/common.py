@@ -10,7 +10,7 @@ from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import SigmaCIDRExpression, SigmaString
 
-from sigma_es_backend.backends.pattern import Pattern
+from sigma_es_backend.backends.pattern import Pattern, Wildcard
 
 # Pipeline state keys written by the ECS pipeline (sigma_es_backend.pipelines) and read here.
 FIELD_CAPABILITIES_STATE = "sigma_es_field_capabilities"
@@ -94,6 +94,32 @@ def boolean_value(field: str, pattern: Pattern, cond: Any, backend: str) -> bool
         raise unsupported(f"value {pattern.text!r} on boolean field '{field}': only 'true' or 'false' can match",
                           cond, backend)
     return text == "true"
+
+
+ENGINES = ("elasticsearch", "opensearch")
+
+
+def target_engine(backend: Any) -> str:
+    """`-O engine=opensearch|elasticsearch` (default elasticsearch): where the queries will run."""
+    engine = str(backend.backend_options.get("engine", "elasticsearch")).lower()
+    if engine not in ENGINES:
+        raise unsupported(f"unknown engine '{engine}' (elasticsearch or opensearch)", backend=backend.identifier)
+    return engine
+
+
+def opensearch_wildcard_field_backslash_error(field: str, cond: Any, backend: str, what: str
+                                              ) -> SigmaFeatureNotSupportedByBackendError:
+    # OpenSearch 2.19's wildcard field type returns no hits for a wildcard pattern whose literal
+    # backslash is directly followed by `*` or `?`, and for regexps with a literal backslash
+    # (tests/live prove the error is needed: keyword fields answer the same queries correctly).
+    return unsupported(f"{what} on wildcard-typed field '{field}' has a literal backslash that OpenSearch's "
+                       "wildcard field mis-evaluates (no hits); target Elasticsearch or map the field as keyword",
+                       cond, backend)
+
+
+def backslash_before_wildcard(pattern: Pattern) -> bool:
+    chars = list(pattern.chars())
+    return any(c == "\\" and isinstance(n, Wildcard) for c, n in zip(chars, chars[1:], strict=False))
 
 
 def has_not_ancestor(cond: Any) -> bool:

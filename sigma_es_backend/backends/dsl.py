@@ -32,10 +32,13 @@ from sigma.types import (
 from sigma_es_backend.backends import escaping, regex
 from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
+    backslash_before_wildcard,
     boolean_value,
     field_capabilities,
     ipv4_cidr_regexp,
+    opensearch_wildcard_field_backslash_error,
     string_pattern,
+    target_engine,
     text_field_error,
     unsupported,
 )
@@ -78,6 +81,15 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
     def decide_convert_condition_as_in_expression(self, cond: Any, state: ConversionState) -> bool:
         return False
 
+    @property
+    def engine(self) -> str:
+        """`-O engine=opensearch|elasticsearch` (default elasticsearch): where the query will run."""
+        return target_engine(self)
+
+    def _check_wildcard_field_regexp(self, field: str, caps: Any, regexp: str, cond: Any) -> None:
+        if caps.type == "wildcard" and self.engine == "opensearch" and "\\\\" in regexp:
+            raise opensearch_wildcard_field_backslash_error(field, cond, self.identifier, "regular expression")
+
     # --- strings ---------------------------------------------------------------------------------
     def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression,
                                            state: ConversionState) -> Query:
@@ -100,11 +112,16 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
         if not pattern.cased and pattern.has_non_ascii_case():
             # case_insensitive folds ASCII only: spell every case form out as a character class
             regexp = escaping.regexp_from_pattern(pattern, case_insensitive=True, delimiter_escape=False)
+            self._check_wildcard_field_regexp(field, caps, regexp, cond)
             return {"regexp": {field: {"value": regexp, "flags": "ALL"}}}
         options = {} if pattern.cased or not pattern.has_case() else {"case_insensitive": True}
         if not pattern.has_wildcards:
             return {"term": {field: {"value": pattern.text, **options}}}
-        if pattern.is_prefix():
+        if caps.type == "wildcard" and self.engine == "opensearch" and backslash_before_wildcard(pattern):
+            raise opensearch_wildcard_field_backslash_error(field, cond, self.identifier, "wildcard value")
+        # On wildcard-typed fields OpenSearch reads `*`, `?` and `\\` in a prefix value as pattern
+        # syntax (checked on 2.19): the escaped wildcard query below is exact there.
+        if pattern.is_prefix() and caps.type != "wildcard":
             return {"prefix": {field: {"value": Pattern(pattern.parts[:-1]).text, **options}}}
         return {"wildcard": {field: {"value": escaping.dsl_wildcard(pattern), **options}}}
 
@@ -141,6 +158,7 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
             )
         except regex.RegexTranslationError as error:
             raise unsupported(str(error), cond, self.identifier) from error
+        self._check_wildcard_field_regexp(cond.field, caps, translated, cond)
         return {"regexp": {cond.field: {"value": translated, "flags": "ALL"}}}
 
     def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,

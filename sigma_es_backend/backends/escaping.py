@@ -31,6 +31,10 @@ def lucene_term(pattern: Pattern) -> str:
     """A query_string term: literal characters escaped, Sigma wildcards as Lucene wildcards."""
     if not pattern.parts:
         return '""'
+    if not pattern.has_wildcards and pattern.text[0] in "<>":
+        # query_string reads a term starting with `<`/`>` as a range even when escaped (`a:\<x` is
+        # `a:[* TO x}` on OpenSearch 2.19): a quoted phrase is the literal term on keyword fields.
+        return lucene_phrase(pattern.text)
     out = []
     for c in pattern.chars():
         if c is Wildcard.MULTI:
@@ -42,6 +46,11 @@ def lucene_term(pattern: Pattern) -> str:
         else:
             out.append(c)
     return "".join(out)
+
+
+def lucene_phrase(text: str) -> str:
+    """A quoted query_string phrase: only `"` and `\\` are special inside."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def lucene_field(field: str) -> str:

@@ -51,6 +51,10 @@ WILDCARD_FIELD_NOTE = "error on wildcard-typed fields with `-O engine=opensearch
 KQL_CASE_NOTE = "`.caseless` subfields or values with at most 16 case spellings, else error"
 KQL_PATTERN_NOTE = "no whitespace inside `*` patterns, else error"
 KQL_CASE_ERROR = Support(False, "needs case-insensitive matching without `.caseless`")
+BACKSLASH_NOTE = ("with `-O engine=opensearch`: error on wildcard-typed fields for a literal backslash "
+                  "next to a wildcard")
+REGEXP_BACKSLASH_NOTE = ("with `-O engine=opensearch`: error on wildcard-typed fields for a RegExp with "
+                         "a literal backslash")
 
 FEATURES: tuple[Feature, ...] = (
     Feature("case_insensitive", "plain values, case-insensitive (keyword, `.caseless`, wildcard fields)",
@@ -61,15 +65,15 @@ FEATURES: tuple[Feature, ...] = (
             es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
             es_kql=Support(True, "`*` only: `?` is an error")),
     Feature("contains", "`contains` / `startswith` / `endswith`",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
-            es_kql=Support(True, KQL_PATTERN_NOTE)),
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=Support(True, BACKSLASH_NOTE), es_eql=OK,
+            es_esql=OK, es_kql=Support(True, KQL_PATTERN_NOTE)),
     Feature("all", "`all`", **_all(OK)),
     Feature("base64", "`base64`, `base64offset`", **{**_all(OK), "es_kql": KQL_CASE_ERROR}),
     Feature("utf16", "`wide` (UTF-16LE), `utf16be`", **{**_all(OK), "es_kql": KQL_CASE_ERROR}),
     Feature("windash", "`windash`", **{**_all(OK), "es_kql": Support(True, KQL_PATTERN_NOTE)}),
     Feature("re", "`re` with `i` / `m` / `s` (translated to anchored Lucene RegExp)",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
-            es_kql=Support(False, "KQL has no regular expressions")),
+            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=Support(True, REGEXP_BACKSLASH_NOTE),
+            es_eql=OK, es_esql=OK, es_kql=Support(False, "KQL has no regular expressions")),
     Feature("re_untranslatable", "`re` with lookaround, backreference, `\\b`", **_all(ERROR)),
     Feature("cidr_ip", "`cidr` IPv4 and IPv6 on ip fields", **_all(OK)),
     Feature("cidr_keyword", "`cidr` IPv4 on keyword fields (exact dotted-quad RegExp)",

@@ -37,6 +37,7 @@ from sigma_es_backend.backends.common import (
     field_capabilities,
     ipv4_cidr_regexp,
     string_pattern,
+    target_engine,
     text_field_error,
     unsupported,
 )
@@ -107,10 +108,7 @@ class LuceneBackend(detection_formats.KibanaRuleFormats, detection_formats.OpenS
     @property
     def engine(self) -> str:
         """`-O engine=opensearch|elasticsearch` (default elasticsearch): where the query will run."""
-        engine = str(self.backend_options.get("engine", "elasticsearch")).lower()
-        if engine not in ("elasticsearch", "opensearch"):
-            raise unsupported(f"unknown engine '{engine}' (elasticsearch or opensearch)", backend=self.identifier)
-        return engine
+        return target_engine(self)
 
     def _check_wildcard_field(self, field: str, caps: Any, cond: Any) -> None:
         # OpenSearch (checked on 2.19) turns query_string wildcard and regexp terms on `wildcard`-typed
