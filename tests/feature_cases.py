@@ -171,9 +171,9 @@ CASES: list[FeatureCase] = [
                 {"match": {CMD: "CMD /C whoami"}, "inner": {CMD: "x cmd /c"}},
                 {"match"}, raises={**NGRAMS, **KQL_SPACE}),
     FeatureCase("contains", "backslash_before_wildcard_on_wildcard_field",
-                "sel:\n  CommandLine|contains: '\\Temp\\'\ncondition: sel",
-                {"match": {CMD: "copy x C:\\TEMP\\y"}, "no": {CMD: "copy x C:\\Temp"}},
-                {"match"}, raises=BACKSLASH),
+                "sel:\n  CommandLine|contains: '\\Windows\\Temp\\'\ncondition: sel",
+                {"match": {CMD: "copy x C:\\WINDOWS\\TEMP\\y"}, "no": {CMD: "copy x C:\\Windows\\Temp"}},
+                {"match"}, raises={**BACKSLASH, **KQL_CASE}),
     # --- all -------------------------------------------------------------------------------------
     FeatureCase("all", "contains_all", "sel:\n  Image|contains|all: ['\\Temp\\', '.scr']\ncondition: sel",
                 {"both": {EXE: "C:\\Temp\\x.SCR"}, "first": {EXE: "C:\\Temp\\x.exe"}, "second": {EXE: "C:\\x.scr"}},

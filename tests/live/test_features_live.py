@@ -66,7 +66,7 @@ def test_feature_case_live(opensearch: OpenSearch, features_index: str, case: Fe
 
 
 def test_opensearch_wildcard_field_needs_the_backslash_refusal(opensearch: OpenSearch, features_index: str) -> None:
-    # Why es_dsl refuses `contains: '\\Temp\\'` on a wildcard-typed field for OpenSearch: the query
+    # Why es_dsl refuses `contains: '\\Windows\\Temp\\'` on a wildcard-typed field for OpenSearch: the query
     # Elasticsearch answers correctly finds nothing here.
     (case,) = [c for c in CASES if c.name == "backslash_before_wildcard_on_wildcard_field"]
     backend = backends["es_dsl"](processing_pipeline=case_pipeline(case))  # engine=elasticsearch
