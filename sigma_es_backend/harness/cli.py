@@ -75,11 +75,12 @@ def _client(connection: Connection) -> tuple[Any, str]:
 def ingest(connection: Connection, index: str, files: tuple[Path, ...]) -> None:
     """Load raw Windows events (EVTX / JSON / NDJSON) into an index as ECS documents."""
     client, engine = _client(connection)
-    show_bar = sys.stderr.isatty()
+    # Progress per file on a terminal only (record counts of EVTX files are not known up front).
+    bar = click.progressbar(files, label="files", file=sys.stderr, show_pos=True,
+                            item_show_func=lambda p: p.name if p else None) if sys.stderr.isatty() else None
     try:
-        with click.progressbar(length=0, label="events", file=sys.stderr, show_pos=True) if show_bar else \
-                _NoBar() as bar:
-            result = ingest_records(client, index, iter_records(files), flavor=engine, progress=bar.update)
+        with bar if bar is not None else _NoBar(files) as paths:
+            result = ingest_records(client, index, iter_records(paths), flavor=engine)
     except OpenSearchException as error:
         raise click.ClickException(f"{index}: {error}") from error
     for location, reason in result.failures:
@@ -90,15 +91,15 @@ def ingest(connection: Connection, index: str, files: tuple[Path, ...]) -> None:
 
 
 class _NoBar:
-    """Stands in for the progress bar when stderr is not a terminal."""
+    """Stands in for the progress bar when stderr is not a terminal: the files, unadorned."""
 
-    def __enter__(self) -> _NoBar:
-        return self
+    def __init__(self, files: tuple[Path, ...]) -> None:
+        self.files = files
+
+    def __enter__(self) -> tuple[Path, ...]:
+        return self.files
 
     def __exit__(self, *_: Any) -> None:
-        return None
-
-    def update(self, _: int) -> None:
         return None
 
 
