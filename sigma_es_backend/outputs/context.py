@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
+from sigma.conditions import ConditionFieldEqualsValueExpression
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaConfigurationError, SigmaError
-from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends.common import (
     DATA_SOURCE_CONTEXT_STATE,
@@ -25,6 +26,8 @@ from sigma_es_backend.backends.common import (
     field_capabilities,
     index_patterns,
 )
+from sigma_es_backend.conversion.context import RequiredField
+from sigma_es_backend.events.templates import bundled_ecs_mappings
 from sigma_es_backend.outputs.levels import DEFAULT_LEVEL, level_name
 
 MANAGED_BY = "sigma-es"  # marker on every object the deploy command creates (tag / ui_metadata / meta)
@@ -91,13 +94,6 @@ class DetectionOptions:
 
 
 @dataclass(frozen=True)
-class RequiredField:
-    name: str
-    type: str
-    ecs: bool
-
-
-@dataclass(frozen=True)
 class RelatedIntegration:
     package: str
     version: str
@@ -154,33 +150,47 @@ class DetectionContext:
 
 @cache
 def ecs_field_types() -> dict[str, str]:
-    """ECS field → type, bundled from elastic/ecs ecs_flat.yml (see ecs_field_types.json)."""
-    text = resources.files("sigma_es_backend.outputs").joinpath("ecs_field_types.json").read_text("utf-8")
-    return json.loads(text)["fields"]
+    """ECS field → type in the ECS index template (the merged ECS mappings bundled in the package)."""
+    types: dict[str, str] = {}
+
+    def walk(properties: dict[str, Any], prefix: str) -> None:
+        for name, spec in properties.items():
+            if "type" in spec and spec["type"] not in ("object", "nested"):
+                types[prefix + name] = spec["type"]
+            if "properties" in spec:
+                walk(spec["properties"], f"{prefix}{name}.")
+
+    walk(bundled_ecs_mappings().get("properties", {}), "")
+    return types
 
 
-def query_fields(rule: SigmaRule) -> list[str]:
-    """Every field the processed rule's detections test (ECS names once the pipeline has run)."""
-    found: dict[str, None] = {}
+def _condition_fields(node: Any) -> Iterator[str]:
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        yield node.field
+    for arg in getattr(node, "args", None) or ():
+        yield from _condition_fields(arg)
 
-    def walk(node: SigmaDetection | SigmaDetectionItem) -> None:
-        if isinstance(node, SigmaDetectionItem):
-            if node.field:
-                found[node.field] = None
-        else:
-            for item in node.detection_items:
-                walk(item)
 
-    for detection in rule.detection.detections.values():
-        walk(detection)
-    return sorted(found)
+def query_fields(rule: SigmaRule) -> tuple[str, ...]:
+    """Field names the processed rule's conditions read (sorted, unique).
+
+    From the parsed conditions, so detections the condition does not use are not counted; the data
+    source's event filter (event.category, event.type …) is part of the query and is counted. Unbound
+    keyword values name no field."""
+    fields: set[str] = set()
+    for condition in rule.detection.parsed_condition:
+        try:
+            fields.update(f for f in _condition_fields(condition.parsed) if f)
+        except SigmaError:  # a broken condition: the conversion error already says so
+            continue
+    return tuple(sorted(fields))
 
 
 def required_fields(rule: SigmaRule, state: ConversionState) -> tuple[RequiredField, ...]:
-    """name, type and ECS membership of each field the query uses.
+    """name, type and ECS membership of each field the query reads.
 
-    The type is the one the mappings declare for the backends (field capabilities), else ECS's, else
-    keyword: the integrations map unknown strings (winlog.event_data.*) as keyword."""
+    The type is the one the mappings declare for the backends (field capabilities), else the ECS index
+    template's, else keyword: the integrations map other strings (winlog.event_data.*) as keyword."""
     ecs = ecs_field_types()
     declared = state.processing_state.get(FIELD_CAPABILITIES_STATE) or {}
     out = []
