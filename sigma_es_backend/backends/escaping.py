@@ -7,6 +7,7 @@ one language. Backends never escape on their own.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 
@@ -27,6 +28,7 @@ def case_variants(char: str) -> list[str]:
 
 
 # --- Lucene query_string ------------------------------------------------------------------------
+@lru_cache(maxsize=8192)  # bulk conversion renders the same values in many rules
 def lucene_term(pattern: Pattern) -> str:
     """A query_string term: literal characters escaped, Sigma wildcards as Lucene wildcards."""
     if not pattern.parts:
@@ -57,6 +59,7 @@ def lucene_field(field: str) -> str:
     return LUCENE_FIELD_RESERVED.sub(r"\\\1", field)
 
 
+@lru_cache(maxsize=4096)  # a hot path of bulk conversion: the same few characters over and over
 def regexp_literal_char(c: str, case_insensitive: bool, reserved: frozenset[str] = LUCENE_REGEXP_RESERVED) -> str:
     """One literal character in Lucene RegExp syntax, optionally as a case-insensitive class."""
     if case_insensitive:
@@ -68,6 +71,7 @@ def regexp_literal_char(c: str, case_insensitive: bool, reserved: frozenset[str]
     return c
 
 
+@lru_cache(maxsize=8192)  # bulk conversion renders the same values in many rules
 def regexp_from_pattern(pattern: Pattern, case_insensitive: bool, delimiter_escape: bool = True) -> str:
     """Lucene RegExp (anchored, as Lucene matches whole values) equivalent to a Sigma pattern."""
     reserved = LUCENE_REGEXP_RESERVED if delimiter_escape else LUCENE_REGEXP_RESERVED - {"/"}
