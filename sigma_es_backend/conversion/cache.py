@@ -94,6 +94,19 @@ def default_cache_dir() -> Path:
     return resolve_cache_dir()
 
 
+def _json_exact(value: Any) -> bool:
+    """True when JSON gives `value` back as it is (strings, finite numbers, lists, str-keyed dicts)."""
+    if isinstance(value, str) or value is None or isinstance(value, bool | int):
+        return True
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, list):
+        return all(_json_exact(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_exact(v) for k, v in value.items())
+    return False
+
+
 class ResultCache:
     """SQLite file of (key → JSON list of RuleResult records); one transaction per run."""
 
@@ -105,6 +118,7 @@ class ResultCache:
         self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, created REAL, value TEXT)")
         self._pending: list[tuple[str, float, str]] = []
         self._hits: dict[str, str] = {}
+        self._prefetched = False
         self.hits = self.misses = 0
 
     def key(self, path: str, content: bytes) -> str:
@@ -114,7 +128,8 @@ class ResultCache:
         return digest.hexdigest()
 
     def prefetch(self, keys: list[str]) -> None:
-        """Load the entries for `keys` in a few queries instead of one per file."""
+        """Load the entries for `keys` in a few queries instead of one per file (then `get` asks no more)."""
+        self._prefetched = True
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             placeholders = ",".join("?" * len(chunk))
@@ -123,7 +138,7 @@ class ResultCache:
 
     def get(self, key: str) -> list[RuleResult] | None:
         value = self._hits.pop(key, None)
-        if value is None:
+        if value is None and not self._prefetched:
             row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
             value = row[0] if row else None
         if value is None:
@@ -134,9 +149,9 @@ class ResultCache:
 
     def put(self, key: str, results: list[RuleResult]) -> None:
         records = [r.as_dict() for r in results]
+        if not _json_exact(records):
+            return  # e.g. a query object JSON cannot carry exactly: never cached
         value = json.dumps(records, ensure_ascii=False)
-        if json.loads(value) != records:
-            return  # a query that JSON cannot carry exactly (not str/dict/list/number): never cached
         self._pending.append((key, time.time(), value))
 
     def commit(self) -> None:

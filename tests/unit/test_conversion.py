@@ -185,3 +185,35 @@ def test_warnings_raised_while_a_rule_converts_are_that_rules_warnings(tmp_path:
     assert a.ok and a.warnings == ["from the pipeline state",
                                    "rule 'warn Cmd child of Word': field X passed through unmapped"]
     assert b.ok and b.warnings == []
+
+
+@pytest.mark.parametrize("text", [
+    GOOD,
+    "a: &x {b: [1, 0x1f, 1:30, 2.5, .inf, yes, No, ~, 2024-01-02, '2024-01-02', 2024-01-02T03:04:05Z]}\nc: *x\n",
+    "base: &b {k: v}\nm:\n  <<: *b\n  k2: v2\n",  # merge key: left to pySigma's loader, which refuses it
+    "s: !!set {a, b}\nt: !!binary aGk=\n",  # explicit tags: left to PyYAML
+    "a: 1\n---\n---\nb: [x, {c: d}]\n",  # several documents, an empty one dropped
+])
+def test_rule_loader_gives_what_pysigmas_loader_gives(text: str) -> None:
+    import yaml
+    from sigma.rule.base import SigmaYAMLLoader
+
+    from sigma_es_backend.conversion.loading import parse_rule_documents
+
+    def outcome(load) -> str:
+        try:
+            return repr(load())  # repr: same types too (date vs str, int vs bool …)
+        except yaml.YAMLError as error:
+            return f"{type(error).__name__}: {getattr(error, 'problem', error)}"
+
+    expected = outcome(lambda: [d for d in yaml.load_all(text, Loader=SigmaYAMLLoader) if d is not None])
+    assert outcome(lambda: parse_rule_documents(text)) == expected
+
+
+def test_rule_loader_rejects_duplicate_keys_with_pysigmas_message() -> None:
+    import yaml
+
+    from sigma_es_backend.conversion.loading import parse_rule_documents
+
+    with pytest.raises(yaml.YAMLError, match="Duplicate key 'a'"):
+        parse_rule_documents("a: 1\nb: 2\na: 3\n")
