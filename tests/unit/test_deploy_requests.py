@@ -187,3 +187,26 @@ def test_deploy_to_security_analytics_says_it_is_not_implemented(tmp_path) -> No
     (tmp_path / "r.yml").write_text(RULE)
     result = CliRunner().invoke(cli, ["deploy", "--to", "opensearch-sa", "--url", "http://127.0.0.1:9", str(tmp_path)])
     assert result.exit_code == 1 and "'opensearch-sa' is not implemented" in result.output
+
+
+def test_connection_errors_do_not_leak_credentials_in_the_url() -> None:
+    client = HttpClient(Connection("http://admin:s3cret@127.0.0.1:9"), retries=0)
+    with pytest.raises(DeployError) as caught:
+        client.send(Request("GET", "/", idempotent=True))
+    assert "s3cret" not in str(caught.value) and "GET /" in str(caught.value)
+
+
+def test_plan_table_lists_every_action_and_the_counts() -> None:
+    from sigma_es_backend.deploy.plan import Desired, Existing, make_plan
+    from sigma_es_backend.deploy.sync import plan_table
+
+    plan = make_plan([Desired("r1", "New rule", {}, "h"), Desired("r2", "Same rule", {}, "h")],
+                     [Existing("r2", "m2", "Same rule", "h", True), Existing("r3", "m3", "Old rule", "h", True)],
+                     prune=True)
+    assert plan_table(plan).splitlines() == [
+        "ACTION     RULE ID  NAME",
+        "create     r1       New rule",
+        "unchanged  r2       Same rule",
+        "delete     r3       Old rule",
+        "plan: 1 create, 0 update, 1 unchanged, 1 delete, 0 conflict",
+    ]
