@@ -11,6 +11,8 @@ How Kibana runs KQL (@kbn/es-query, `is` / `not` / `range` functions) decides wh
   (`-O case_variants=N`, at most N spellings, default 16); else the rule fails, unless
   `-O case_approximation=true`, which matches case-sensitively and warns for that rule.
 - No regular expressions, no field-to-field comparison, no date parts: those rules fail.
+Kibana's detection engine runs a `kuery` rule with a data view without field types, which is the
+translation the live tests prove (tests/live/kql_harness.py, mode `detection_engine`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from sigma_es_backend.backends.common import (
 )
 from sigma_es_backend.backends.escaping import case_variants
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
+from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.discover import discover_saved_objects, unique_ndjson
+from sigma_es_backend.outputs.kibana import KUERY, KibanaQuery
 
 DEFAULT_CASE_VARIANTS = 16
 CIDR_ADDRESS_LIMIT = 1024  # keyword-field networks are listed address by address
@@ -55,7 +59,7 @@ class CaseApproximationWarning(UserWarning):
     """A case-insensitive Sigma match written case-sensitively because `case_approximation=true`."""
 
 
-class KqlBackend(CorrelationNotSupportedMixin, TextQueryBackend):
+class KqlBackend(detection_formats.KibanaRuleFormats, CorrelationNotSupportedMixin, TextQueryBackend):
     """Sigma → KQL (Kibana Query Language)."""
 
     identifier: ClassVar[str] = "es_kql"
@@ -64,7 +68,9 @@ class KqlBackend(CorrelationNotSupportedMixin, TextQueryBackend):
         "default": "KQL query",
         "discover_ndjson": "Kibana saved objects (NDJSON): a data view on the data source's index patterns "
                            "and a Discover saved search with the query",
+        **detection_formats.KIBANA_FORMATS,
     }
+    kibana_query: ClassVar[KibanaQuery] = KUERY  # Kibana rule type `query`, language `kuery`
     requires_pipeline: ClassVar[bool] = True
 
     precedence: ClassVar[tuple[type, type, type]] = (ConditionNOT, ConditionAND, ConditionOR)

@@ -61,7 +61,8 @@ def test_pipelines_listed(plugin_env: Path) -> None:
 
 @pytest.mark.parametrize("target,formats", [
     ("es_lucene", {"default", "dsl_query"}), ("es_dsl", {"default", "query"}),
-    ("es_eql", {"default", "eqlapi"}), ("es_esql", {"default"}), ("es_kql", {"default", "discover_ndjson"}),
+    ("es_eql", {"default", "eqlapi"}), ("es_esql", {"default"}),
+    ("es_kql", {"default", "discover_ndjson", "kibana_rule", "kibana_ndjson"}),
 ])
 def test_formats_listed(plugin_env: Path, target: str, formats: set[str]) -> None:
     assert formats <= _listed_ids(run(plugin_env / "bin" / "sigma", "list", "formats", target))

@@ -19,9 +19,9 @@ from sigma_es_backend.outputs.levels import LEVELS
 from sigma_es_backend.pipelines.ecs import _default_mapping_set
 from tests.conftest import convert
 
-KIBANA_TARGETS = {"es_lucene": "query", "es_eql": "eql", "es_esql": "esql"}
+KIBANA_TARGETS = {"es_lucene": "query", "es_eql": "eql", "es_esql": "esql", "es_kql": "query"}
 CORPUS_DIRS = ("rules", "rules-emerging-threats", "rules-threat-hunting")
-# The whole corpus with es_lucene; es_eql / es_esql share every field but type, language and query, so by
+# The whole corpus with es_lucene; es_eql / es_esql / es_kql share every field but type, language and query, so by
 # default they run on every 4th rule file (the default run must stay fast on 2 cores).
 # SIGMA_ES_FULL_CORPUS=1 runs the whole corpus with every target (~35 s more).
 FULL_CORPUS = os.environ.get("SIGMA_ES_FULL_CORPUS", "") == "1"
@@ -232,7 +232,10 @@ def test_every_converted_corpus_rule_validates(target: str, shared_dir: Path, va
     if sampled:
         paths = paths[::4]
     converted, invalid, crashed, wrong_types = 0, [], [], []
-    for result in convert_paths(paths, target, output_format="kibana_ndjson"):
+    # KQL has no case-insensitive operator: most rules fail strictly; the rule body is what is checked here,
+    # so es_kql matches case-sensitively where it must (tests/unit/test_kql_corpus.py checks the queries).
+    options = {"case_approximation": "true"} if target == "es_kql" else {}
+    for result in convert_paths(paths, target, output_format="kibana_ndjson", backend_options=options):
         if not result.ok:
             # Rules the query language cannot express fail with a Sigma error; a Python exception
             # here would be a bug in the detection output.
@@ -255,4 +258,5 @@ def test_every_converted_corpus_rule_validates(target: str, shared_dir: Path, va
     assert invalid == []
     assert wrong_types == []
     # The Windows rules the mappings cover (2,120 of 3,754 when written): most of the corpus is checked.
-    assert converted > (500 if sampled else 2000)
+    # (es_kql: 423 sampled, 1,663 in all, whitespace inside `*` patterns being the main failure)
+    assert converted > ((300, 1200) if target == "es_kql" else (500, 2000))[0 if sampled else 1]

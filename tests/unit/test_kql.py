@@ -199,3 +199,17 @@ def test_unescaped_whitespace_would_split_kibanas_query_string_term() -> None:
 
 
 
+
+
+# --- Kibana detection rule (the backend-agnostic builder in sigma_es_backend.outputs) -------------
+def test_kibana_rule_is_a_kuery_query_rule_on_the_data_source_indices() -> None:
+    item = "    sel:\n        Image|endswith: '\\cmd.exe'\n    condition: sel"
+    text = rule(item, PROCESS).replace("title: Test", "title: Test\nid: 5b9d9c6e-7e0f-4a55-9c7e-0d6f7e4b1a11")
+    (body,) = KqlBackend(ecs_pipeline()).convert(SigmaCollection.from_yaml(text), "kibana_rule")
+    kibana_rule = json.loads(body)
+    assert (kibana_rule["type"], kibana_rule["language"]) == ("query", "kuery")
+    assert kibana_rule["query"] == convert(text, "es_kql")[0]
+    assert kibana_rule["index"] == ["logs-windows.sysmon_operational-*", "logs-system.security-*",
+                                    "logs-windows.forwarded-*", "winlogbeat-*"]
+    (line,) = KqlBackend(ecs_pipeline()).convert(SigmaCollection.from_yaml(text), "kibana_ndjson")
+    assert json.loads(line) == kibana_rule
