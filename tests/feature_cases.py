@@ -44,6 +44,9 @@ KQL_QMARK = {"es_kql": "the single-character wildcard '\\?' has no KQL equivalen
 KQL_RE = {"es_kql": "KQL has no regular expressions"}
 
 
+FIELDREF_NO = {"es_lucene": "query_string cannot compare two fields", "es_kql": "KQL cannot compare two fields"}
+
+
 def everywhere(pattern: str) -> dict[str, str]:
     return dict.fromkeys(BACKEND_IDS, pattern)
 
@@ -99,6 +102,7 @@ CMD = "process.command_line"  # wildcard
 CWD = "process.working_directory"  # keyword
 LOGON = "winlog.event_data.LogonId"  # keyword (integration's dynamic string mapping)
 PID = "process.pid"  # long
+PARENT = "process.parent.executable"  # keyword + .caseless
 CMD_EXE = "C:\\Windows\\System32\\cmd.exe"
 RESERVED = 'a+b-c=d&&e||f>g<h!i(j)k{l}m[n]o^p"q~r*s?t:u\\v/w x#y@z%'
 RESERVED_SIGMA = RESERVED.replace("*", "\\*").replace("?", "\\?")
@@ -391,8 +395,28 @@ CASES: list[FeatureCase] = [
                 {"empty": {EXE: ""}, "x": {EXE: "x"}, "missing": {}}, {"empty"}),
     # --- not yet / never ---------------------------------------------------------------------------
     FeatureCase("fieldref", "equals", "sel:\n  Image|fieldref: ParentImage\ncondition: sel",
-                {"same": {EXE: CMD_EXE, "process.parent.executable": CMD_EXE}}, {"same"},
-                raises=everywhere("field reference")),
+                {"same": {EXE: CMD_EXE, PARENT: CMD_EXE}, "other_case": {EXE: CMD_EXE, PARENT: CMD_EXE.upper()},
+                 "prefix": {EXE: CMD_EXE, PARENT: CMD_EXE[:-1]}, "longer": {EXE: CMD_EXE, PARENT: CMD_EXE + "x"},
+                 "no_parent": {EXE: CMD_EXE}, "neither": {}},
+                {"same", "other_case"}, raises=FIELDREF_NO),
+    FeatureCase("fieldref", "negated", "sel:\n  Image|fieldref: ParentImage\ncondition: not sel",
+                {"same": {EXE: CMD_EXE, PARENT: CMD_EXE}, "other": {EXE: CMD_EXE, PARENT: "C:\\x.exe"},
+                 "no_parent": {EXE: CMD_EXE}, "neither": {}},
+                {"other", "no_parent", "neither"}, raises=FIELDREF_NO),
+    FeatureCase("fieldref", "startswith", "sel:\n  Image|fieldref|startswith: CurrentDirectory\ncondition: sel",
+                {"inside": {EXE: "C:\\Temp\\x.exe", CWD: "c:\\temp\\"}, "elsewhere": {EXE: "C:\\Temp\\x.exe", CWD: "C:\\Other\\"},
+                 "equal": {EXE: "C:\\a", CWD: "C:\\A"}, "no_cwd": {EXE: "C:\\a"}},
+                {"inside", "equal"}, raises=FIELDREF_NO),
+    FeatureCase("fieldref", "endswith", "sel:\n  Image|fieldref|endswith: OriginalFileName\ncondition: sel",
+                {"same_name": {EXE: "C:\\x\\CMD.EXE", OFN: "cmd.exe"}, "renamed": {EXE: "C:\\x\\evil.exe", OFN: "cmd.exe"},
+                 "suffix_only_inside": {EXE: "C:\\x\\cmd.exe.bak", OFN: "cmd.exe"}},
+                {"same_name"}, raises=FIELDREF_NO),
+    FeatureCase("fieldref", "contains", "sel:\n  Image|fieldref|contains: OriginalFileName\ncondition: sel",
+                {"inside": {EXE: "C:\\cmd.exe\\x", OFN: "CMD.exe"}, "not_inside": {EXE: "C:\\x", OFN: "cmd.exe"}},
+                {"inside"}, raises=FIELDREF_NO),
+    FeatureCase("fieldref", "wildcard_field", "sel:\n  CommandLine|fieldref: ParentCommandLine\ncondition: sel",
+                {"same": {CMD: "x", "process.parent.command_line": "x"}}, set(),
+                raises={**everywhere("fieldref.* on wildcard field 'process.command_line'"), **FIELDREF_NO}),
     FeatureCase("timestamp_parts", "hour", "sel:\n  UtcTime|hour: 10\ncondition: sel",
                 {"x": {}}, {"x"}, raises=everywhere("timestamp part")),
     FeatureCase("keywords", "plain", "keywords:\n  - 'mimikatz'\ncondition: keywords",

@@ -8,7 +8,7 @@ from typing import Any
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionItem, ConditionNOT
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
-from sigma.types import SigmaCIDRExpression, SigmaString
+from sigma.types import SigmaCIDRExpression, SigmaFieldReference, SigmaString
 
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 
@@ -120,6 +120,34 @@ def opensearch_wildcard_field_backslash_error(field: str, cond: Any, backend: st
 def backslash_before_wildcard(pattern: Pattern) -> bool:
     chars = list(pattern.chars())
     return any(c == "\\" and isinstance(n, Wildcard) for c, n in zip(chars, chars[1:], strict=False))
+
+
+FIELDREF_OPERATIONS = ("equals", "startswith", "endswith", "contains")
+
+
+def fieldref_operation(cond: Any) -> str:
+    """Which comparison a `fieldref` asks for: the referenced field's value equals / is a prefix of /
+    a suffix of / is contained in the field's value."""
+    ref = cond.value
+    assert isinstance(ref, SigmaFieldReference)
+    if ref.starts_with and ref.ends_with:
+        return "contains"
+    if ref.starts_with:
+        return "startswith"
+    if ref.ends_with:
+        return "endswith"
+    return "equals"
+
+
+def check_fieldref_types(state: ConversionState, cond: Any, backend: str, allowed: tuple[str, ...] = ("keyword",)
+                         ) -> None:
+    """Field-to-field comparisons read both fields' values (doc values, or the language's functions),
+    which only keyword fields offer everywhere."""
+    for name in (cond.field, cond.value.field):
+        caps = field_capabilities(state, name)
+        if caps.type not in allowed:
+            raise unsupported(f"field reference (fieldref) on {caps.type} field '{name}': only "
+                              f"{' / '.join(allowed)} fields can be compared with another field", cond, backend)
 
 
 def has_not_ancestor(cond: Any) -> bool:

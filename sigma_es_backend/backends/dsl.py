@@ -34,7 +34,9 @@ from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
     backslash_before_wildcard,
     boolean_value,
+    check_fieldref_types,
     field_capabilities,
+    fieldref_operation,
     ipv4_cidr_regexp,
     opensearch_wildcard_field_backslash_error,
     string_pattern,
@@ -48,6 +50,13 @@ from sigma_es_backend.outputs import formats as detection_formats
 Query = dict[str, Any]
 RANGE_OPERATORS = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte",
                    CompareOperators.GT: "gt", CompareOperators.GTE: "gte"}
+FIELDREF_SCRIPT = (
+    "if (!doc.containsKey(params.field) || !doc.containsKey(params.reference)) { return false; } "
+    "for (def x : doc[params.field]) { String a = x.toString().toLowerCase(); "
+    "for (def y : doc[params.reference]) { String b = y.toString().toLowerCase(); "
+    "if (params.operation == 'equals' ? a.equals(b) : params.operation == 'startswith' ? a.startsWith(b) "
+    ": params.operation == 'endswith' ? a.endsWith(b) : a.contains(b)) { return true; } } } return false;"
+)
 MATCH_NONE: Query = {"bool": {"must_not": [{"match_all": {}}]}}
 
 
@@ -180,7 +189,11 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> Query:
-        raise unsupported("field reference (fieldref) is not supported yet", cond, self.identifier)
+        # Query DSL has no field-to-field comparison: a Painless script query over both fields' doc
+        # values, case-insensitive as Sigma is; any value of one field against any of the other.
+        check_fieldref_types(state, cond, self.identifier)
+        params = {"field": cond.field, "reference": cond.value.field, "operation": fieldref_operation(cond)}
+        return {"script": {"script": {"lang": "painless", "source": FIELDREF_SCRIPT, "params": params}}}
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
                                                       state: ConversionState) -> Query:

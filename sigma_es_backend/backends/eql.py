@@ -43,6 +43,14 @@ class EqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     string_regex: ClassVar[dict[bool, str]] = {False: "{field} regex {value}", True: "{field} regex~ {value}"}
     cidr_ip_expression: ClassVar[str] = "cidrMatch({field}, {value})"
     ascii_case_folding: ClassVar[bool] = True
+    # Elasticsearch EQL rejects comparing two fields with an operator, but its string functions take
+    # fields on both sides. a equals b exactly when each starts with the other.
+    fieldref_expressions: ClassVar[dict[str, str]] = {
+        "equals": "(startsWith~({field}, {reference}) and startsWith~({reference}, {field}))",
+        "startswith": "startsWith~({field}, {reference})",
+        "endswith": "endsWith~({field}, {reference})",
+        "contains": "stringContains~({field}, {reference})",
+    }
     insensitive_eq_is_wildcard: ClassVar[bool] = True
     field_null_expression: ClassVar[str] = "{field} == null"
     field_exists_expression: ClassVar[str] = "{field} != null"

@@ -38,6 +38,12 @@ class EsqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     string_wildcard: ClassVar[dict[bool, str]] = {False: "{field} LIKE {value}", True: "{field} LIKE {value}"}
     string_regex: ClassVar[dict[bool, str]] = {False: "{field} RLIKE {value}", True: "{field} RLIKE {value}"}
     cidr_ip_expression: ClassVar[str] = "CIDR_MATCH({field}, {value})"
+    fieldref_expressions: ClassVar[dict[str, str]] = {
+        "equals": "TO_LOWER({field}) == TO_LOWER({reference})",
+        "startswith": "STARTS_WITH(TO_LOWER({field}), TO_LOWER({reference}))",
+        "endswith": "ENDS_WITH(TO_LOWER({field}), TO_LOWER({reference}))",
+        "contains": "LOCATE(TO_LOWER({field}), TO_LOWER({reference})) > 0",
+    }
     field_null_expression: ClassVar[str] = "{field} IS NULL"
     field_exists_expression: ClassVar[str] = "{field} IS NOT NULL"
     field_not_exists_expression: ClassVar[str] = "{field} IS NULL"

@@ -24,7 +24,9 @@ from sigma.types import (
 from sigma_es_backend.backends import regex
 from sigma_es_backend.backends.common import (
     boolean_value,
+    check_fieldref_types,
     field_capabilities,
+    fieldref_operation,
     has_not_ancestor,
     ipv4_cidr_regexp,
     string_pattern,
@@ -53,6 +55,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
     string_wildcard: ClassVar[dict[bool, str]]
     string_regex: ClassVar[dict[bool, str]]
     cidr_ip_expression: ClassVar[str]
+    fieldref_expressions: ClassVar[dict[str, str]]  # operation → template with {field}, {reference}
     num_eq_expression: ClassVar[str] = "{field} == {value}"
     # True when the case-insensitive operators fold ASCII letters only (Elasticsearch EQL: they
     # become case_insensitive term/wildcard/regexp queries).
@@ -178,7 +181,13 @@ class ThreeValuedTextBackend(TextQueryBackend):
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> str:
-        raise unsupported("field reference (fieldref) is not supported yet", cond, self.identifier)
+        check_fieldref_types(state, cond, self.identifier)
+        template = self.fieldref_expressions[fieldref_operation(cond)]
+        expr = template.format(field=self.quote_field(cond.field), reference=self.quote_field(cond.value.field))
+        if has_not_ancestor(cond):  # both comparisons are null when a field is missing
+            expr = self.present_guard.format(field=self.quote_field(cond.value.field), expr=expr)
+            expr = self.present_guard.format(field=self.quote_field(cond.field), expr=expr)
+        return expr
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
                                                       state: ConversionState) -> str:

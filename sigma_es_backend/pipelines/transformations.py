@@ -16,6 +16,7 @@ from sigma.types import (
     SigmaBool,
     SigmaCasedString,
     SigmaExists,
+    SigmaFieldReference,
     SigmaNull,
     SigmaNumber,
     SigmaString,
@@ -286,9 +287,14 @@ class StrictFieldsTransformation(_RuleAwareTransformation):
         warnings.append(f"{prefix} ({where}): {', '.join(passed)}")
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
-        name = detection_item.field
-        if name is None:
-            return None
+        # a fieldref's referenced field is a field name of the rule as well
+        references = [v.field for v in detection_item.value if isinstance(v, SigmaFieldReference)]
+        for name in [detection_item.field, *references]:
+            if name is not None:
+                self._check_field(name, detection_item)
+        return None
+
+    def _check_field(self, name: str, detection_item: SigmaDetectionItem) -> None:
         where = f"data source '{self.data_source}' (log source {self.logsource})"
         if name in self.unavailable:
             raise self.error(f"field '{name}' cannot be queried exactly in {where}: {self.unavailable[name]}",

@@ -121,3 +121,9 @@ def test_sysmon_hashes_go_to_their_algorithm_field() -> None:
     detection = "    sel:\n        Hashes|contains: 'SHA256=ABCDEF'\n    condition: sel"
     (query,) = convert(rule(detection, "category: process_creation\n    product: windows"), "es_lucene")
     assert query.endswith("AND process.hash.sha256:/[Aa][Bb][Cc][Dd][Ee][Ff]/")
+
+
+def test_fieldref_to_an_unmapped_field_fails_naming_it() -> None:
+    detection = "    sel:\n        Image|fieldref: NoSuchField\n    condition: sel"
+    with pytest.raises(Exception, match="field 'NoSuchField' has no ECS mapping"):
+        convert(rule(detection, "category: process_creation\n    product: windows"), "es_dsl")
