@@ -62,8 +62,9 @@ class DesiredSet:
 def desired_objects(target: Target, paths: Iterable[Path], query_target: str | None = None,
                     backend_options: dict[str, Any] | None = None) -> DesiredSet:
     out = DesiredSet()
+    # Worker processes on every core (jobs=None): a rule repository converts in parallel.
     for result in convert_paths(paths, query_target or target.default_query_target, ("ecs",), target.format,
-                                backend_options or {}):
+                                backend_options or {}, jobs=None):
         if not result.ok:
             out.failures.append(Failure(result.path, result.rule_id, result.title, "convert", result.error or ""))
             if result.rule_id:

@@ -235,7 +235,8 @@ def test_every_converted_corpus_rule_validates(target: str, shared_dir: Path, va
     # KQL has no case-insensitive operator: most rules fail strictly; the rule body is what is checked here,
     # so es_kql matches case-sensitively where it must (tests/unit/test_kql_corpus.py checks the queries).
     options = {"case_approximation": "true"} if target == "es_kql" else {}
-    for result in convert_paths(paths, target, output_format="kibana_ndjson", backend_options=options):
+    for result in convert_paths(paths, target, output_format="kibana_ndjson", backend_options=options,
+                                jobs=None):  # worker processes on every core
         if not result.ok:
             # Rules the query language cannot express fail with a Sigma error; a Python exception
             # here would be a bug in the detection output.
