@@ -16,7 +16,7 @@ from typing import Any
 
 from sigma.collection import SigmaCollection
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
-from sigma.processing.transformations import SetStateTransformation
+from sigma.processing.transformations import SetStateTransformation, ValueListPlaceholderTransformation
 
 from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
@@ -44,6 +44,8 @@ KQL_QMARK = {"es_kql": "the single-character wildcard '\\?' has no KQL equivalen
 KQL_RE = {"es_kql": "KQL has no regular expressions"}
 
 
+NO_DATE_PARTS = {"es_lucene": "query_string cannot extract date parts", "es_kql": "KQL cannot extract date parts",
+                 "es_eql": "the language has no date functions"}
 FIELDREF_NO = {"es_lucene": "query_string cannot compare two fields", "es_kql": "KQL cannot compare two fields"}
 
 
@@ -61,6 +63,7 @@ class FeatureCase:
     logsource: str = "process_creation"
     raises: dict[str, str] = field(default_factory=dict)  # backend → regex the error must match
     field_types: dict[str, str] = field(default_factory=dict)  # capability overrides (ECS field → type)
+    pipeline_vars: dict[str, list[str]] = field(default_factory=dict)  # values for `expand` placeholders
 
     @property
     def id(self) -> str:
@@ -102,6 +105,7 @@ CMD = "process.command_line"  # wildcard
 CWD = "process.working_directory"  # keyword
 LOGON = "winlog.event_data.LogonId"  # keyword (integration's dynamic string mapping)
 PID = "process.pid"  # long
+TS = "@timestamp"  # date
 PARENT = "process.parent.executable"  # keyword + .caseless
 CMD_EXE = "C:\\Windows\\System32\\cmd.exe"
 RESERVED = 'a+b-c=d&&e||f>g<h!i(j)k{l}m[n]o^p"q~r*s?t:u\\v/w x#y@z%'
@@ -417,12 +421,31 @@ CASES: list[FeatureCase] = [
     FeatureCase("fieldref", "wildcard_field", "sel:\n  CommandLine|fieldref: ParentCommandLine\ncondition: sel",
                 {"same": {CMD: "x", "process.parent.command_line": "x"}}, set(),
                 raises={**everywhere("fieldref.* on wildcard field 'process.command_line'"), **FIELDREF_NO}),
-    FeatureCase("timestamp_parts", "hour", "sel:\n  UtcTime|hour: 10\ncondition: sel",
-                {"x": {}}, {"x"}, raises=everywhere("timestamp part")),
+    *[FeatureCase("timestamp_parts", part, f"sel:\n  UtcTime|{part}: {value}\ncondition: sel",
+                  {"match": {TS: match}, "other": {TS: other}}, {"match"}, raises=NO_DATE_PARTS)
+      for part, value, match, other in (
+          ("minute", 5, "2026-11-27T10:05:59.999Z", "2026-11-27T05:10:00.000Z"),
+          ("hour", 10, "2026-11-27T10:05:00.000Z", "2026-11-27T11:10:00.000Z"),
+          ("day", 27, "2026-11-27T10:00:00.000Z", "2026-11-26T23:59:59.999Z"),
+          ("month", 2, "2024-02-29T00:00:00.000Z", "2024-03-01T00:00:00.000Z"),
+          ("year", 2026, "2026-01-01T00:00:00.000Z", "2025-12-31T23:59:59.999Z"))],
+    FeatureCase("timestamp_parts", "negated", "sel:\n  UtcTime|hour: 10\ncondition: not sel",
+                {"ten": {TS: "2026-11-27T10:00:00.000Z"}, "eleven": {TS: "2026-11-27T11:00:00.000Z"}},
+                {"eleven"}, raises=NO_DATE_PARTS),
+    FeatureCase("timestamp_week", "week", "sel:\n  UtcTime|week: 48\ncondition: sel",
+                {"x": {TS: "2026-11-27T10:00:00.000Z"}}, set(),
+                raises={**everywhere("Sigma does not define the week numbering"), **NO_DATE_PARTS}),
+    FeatureCase("timestamp_parts", "keyword_field", "sel:\n  LogonId|hour: 10\ncondition: sel",
+                {"x": {LOGON: "10"}}, set(),
+                raises={**everywhere("only date fields have parts"), **NO_DATE_PARTS}),
     FeatureCase("keywords", "plain", "keywords:\n  - 'mimikatz'\ncondition: keywords",
-                {"x": {CMD: "mimikatz"}}, {"x"}, raises=everywhere("keywords")),
-    FeatureCase("expand", "no_pipeline_value", "sel:\n  OriginalFileName|expand: '%admin_tools%'\ncondition: sel",
-                {"x": {OFN: "x"}}, set(), raises=everywhere("placeholder %admin_tools%")),
+                {"x": {CMD: "mimikatz"}}, {"x"},
+                raises={**everywhere("ECS events have no single raw-text field"), "es_kql": "keywords"}),
+    FeatureCase("expand", "pipeline_values", "sel:\n  OriginalFileName|expand: '%admin_tools%'\ncondition: sel",
+                {"first": {OFN: "x1"}, "second_upper": {OFN: "Y2"}, "other": {OFN: "z3"}, "literal": {OFN: "%admin_tools%"}},
+                {"first", "second_upper"}, pipeline_vars={"admin_tools": ["x1", "y2"]}),
+    FeatureCase("expand_missing", "no_pipeline_value", "sel:\n  OriginalFileName|expand: '%admin_tools%'\ncondition: sel",
+                {"x": {OFN: "x"}}, set(), raises=everywhere("placeholder %admin_tools% has no value")),
     FeatureCase("text_fields", "contains", "sel:\n  CommandLine|contains: 'x'\ncondition: sel",
                 {"x": {CMD: "x"}}, set(), field_types={CMD: "match_only_text"},
                 raises=everywhere("analyzed text field")),
@@ -432,6 +455,10 @@ CASES: list[FeatureCase] = [
 def case_pipeline(case: FeatureCase) -> ProcessingPipeline:
     """The ECS pipeline, with the case's field type overrides layered on top."""
     pipeline = ecs_pipeline()
+    if case.pipeline_vars:  # what a user's pipeline does: `type: value_placeholders` with `vars:`
+        pipeline = pipeline + ProcessingPipeline(items=[ProcessingItem(
+            identifier="test_placeholders", transformation=ValueListPlaceholderTransformation())],
+            vars=case.pipeline_vars)
     if not case.field_types:
         return pipeline
     caps = {**default_mapping_set().field_capabilities,

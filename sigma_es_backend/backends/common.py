@@ -8,7 +8,13 @@ from typing import Any
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionItem, ConditionNOT
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
-from sigma.types import SigmaCIDRExpression, SigmaFieldReference, SigmaString
+from sigma.types import (
+    SigmaCIDRExpression,
+    SigmaFieldReference,
+    SigmaString,
+    SigmaTimestampPart,
+    TimestampPart,
+)
 
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 
@@ -148,6 +154,38 @@ def check_fieldref_types(state: ConversionState, cond: Any, backend: str, allowe
         if caps.type not in allowed:
             raise unsupported(f"field reference (fieldref) on {caps.type} field '{name}': only "
                               f"{' / '.join(allowed)} fields can be compared with another field", cond, backend)
+
+
+# Sigma timestamp part → (ES|QL DATE_EXTRACT part, name used by the DSL Painless script). `week` is
+# absent: Sigma does not say which week numbering (ISO 8601 or weeks counted from January 1st).
+TIMESTAMP_PARTS: dict[TimestampPart, tuple[str, str]] = {
+    TimestampPart.MINUTE: ("minute_of_hour", "minute"),
+    TimestampPart.HOUR: ("hour_of_day", "hour"),
+    TimestampPart.DAY: ("day_of_month", "day"),
+    TimestampPart.MONTH: ("month_of_year", "month"),
+    TimestampPart.YEAR: ("year", "year"),
+}
+
+
+def timestamp_part(state: ConversionState, cond: Any, backend: str) -> tuple[str, str, int]:
+    """(ES|QL part, script part, value) of a timestamp-part comparison (UTC, as Elasticsearch stores dates)."""
+    value = cond.value
+    assert isinstance(value, SigmaTimestampPart)
+    caps = field_capabilities(state, cond.field)
+    if caps.type not in ("date", "date_nanos"):
+        raise unsupported(f"timestamp part ({value.timestamp_part.name.lower()}) on {caps.type} field "
+                          f"'{cond.field}': only date fields have parts", cond, backend)
+    if value.timestamp_part not in TIMESTAMP_PARTS:
+        raise unsupported(f"timestamp part {value.timestamp_part.name.lower()}: Sigma does not define the week "
+                          "numbering (ISO 8601 or counted from January 1st)", cond, backend)
+    esql_part, script_part = TIMESTAMP_PARTS[value.timestamp_part]
+    return esql_part, script_part, int(value.number)
+
+
+def keywords_error(cond: Any, backend: str) -> SigmaFeatureNotSupportedByBackendError:
+    return unsupported("keywords (values without a field): ECS events have no single raw-text field that "
+                       "holds the whole event, so an unbound value cannot be matched exactly; name the field",
+                       cond, backend)
 
 
 def has_not_ancestor(cond: Any) -> bool:

@@ -38,10 +38,12 @@ from sigma_es_backend.backends.common import (
     field_capabilities,
     fieldref_operation,
     ipv4_cidr_regexp,
+    keywords_error,
     opensearch_wildcard_field_backslash_error,
     string_pattern,
     target_engine,
     text_field_error,
+    timestamp_part,
     unsupported,
 )
 from sigma_es_backend.backends.pattern import Pattern
@@ -56,6 +58,13 @@ FIELDREF_SCRIPT = (
     "for (def y : doc[params.reference]) { String b = y.toString().toLowerCase(); "
     "if (params.operation == 'equals' ? a.equals(b) : params.operation == 'startswith' ? a.startsWith(b) "
     ": params.operation == 'endswith' ? a.endsWith(b) : a.contains(b)) { return true; } } } return false;"
+)
+TIMESTAMP_PART_SCRIPT = (
+    "if (!doc.containsKey(params.field)) { return false; } "
+    "for (def t : doc[params.field]) { int v = params.part == 'minute' ? t.getMinute() "
+    ": params.part == 'hour' ? t.getHour() : params.part == 'day' ? t.getDayOfMonth() "
+    ": params.part == 'month' ? t.getMonthValue() : t.getYear(); if (v == params.value) { return true; } } "
+    "return false;"
 )
 MATCH_NONE: Query = {"bool": {"must_not": [{"match_all": {}}]}}
 
@@ -197,7 +206,9 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
                                                       state: ConversionState) -> Query:
-        raise unsupported("timestamp part modifiers are not supported yet", cond, self.identifier)
+        _, part, value = timestamp_part(state, cond, self.identifier)
+        params = {"field": cond.field, "part": part, "value": value}
+        return {"script": {"script": {"lang": "painless", "source": TIMESTAMP_PART_SCRIPT, "params": params}}}
 
     def convert_condition_field_eq_val_null(self, cond: ConditionFieldEqualsValueExpression,
                                             state: ConversionState) -> Query:
@@ -216,7 +227,7 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
         raise unsupported("query expressions", cond, self.identifier)
 
     def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> Query:
-        raise unsupported("keywords (values without a field) are not supported yet", cond, self.identifier)
+        raise keywords_error(cond, self.identifier)
 
     convert_condition_val_num = convert_condition_val_str
     convert_condition_val_re = convert_condition_val_str

@@ -38,6 +38,7 @@ class EsqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     string_wildcard: ClassVar[dict[bool, str]] = {False: "{field} LIKE {value}", True: "{field} LIKE {value}"}
     string_regex: ClassVar[dict[bool, str]] = {False: "{field} RLIKE {value}", True: "{field} RLIKE {value}"}
     cidr_ip_expression: ClassVar[str] = "CIDR_MATCH({field}, {value})"
+    timestamp_part_expression: ClassVar[str | None] = "DATE_EXTRACT({part}, {field}) == {value}"
     fieldref_expressions: ClassVar[dict[str, str]] = {
         "equals": "TO_LOWER({field}) == TO_LOWER({reference})",
         "startswith": "STARTS_WITH(TO_LOWER({field}), TO_LOWER({reference}))",

@@ -36,6 +36,7 @@ from sigma_es_backend.backends.common import (
     boolean_value,
     field_capabilities,
     ipv4_cidr_regexp,
+    keywords_error,
     string_pattern,
     target_engine,
     text_field_error,
@@ -198,7 +199,7 @@ class LuceneBackend(detection_formats.KibanaRuleFormats, detection_formats.OpenS
                           self.identifier)
 
     def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> str:
-        raise unsupported("keywords (values without a field) are not supported yet", cond, self.identifier)
+        raise keywords_error(cond, self.identifier)
 
     convert_condition_val_num = convert_condition_val_str
     convert_condition_val_re = convert_condition_val_str

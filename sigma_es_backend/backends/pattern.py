@@ -35,7 +35,8 @@ class Pattern:
         for part in value.s:
             if isinstance(part, Placeholder):
                 raise SigmaValueError(
-                    f"placeholder %{part.name}% has no value: expand it in the processing pipeline"
+                    f"placeholder %{part.name}% has no value: give the pipeline a variable '{part.name}' "
+                    "and a value_placeholders transformation (or another placeholder transformation)"
                 )
             if part == SpecialChars.WILDCARD_MULTI:
                 parts.append(Wildcard.MULTI)

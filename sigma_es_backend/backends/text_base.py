@@ -29,8 +29,10 @@ from sigma_es_backend.backends.common import (
     fieldref_operation,
     has_not_ancestor,
     ipv4_cidr_regexp,
+    keywords_error,
     string_pattern,
     text_field_error,
+    timestamp_part,
     unsupported,
 )
 from sigma_es_backend.backends.escaping import regexp_from_pattern
@@ -56,6 +58,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
     string_regex: ClassVar[dict[bool, str]]
     cidr_ip_expression: ClassVar[str]
     fieldref_expressions: ClassVar[dict[str, str]]  # operation → template with {field}, {reference}
+    timestamp_part_expression: ClassVar[str | None] = None  # {part} {field} {value}; None: no date functions
     num_eq_expression: ClassVar[str] = "{field} == {value}"
     # True when the case-insensitive operators fold ASCII letters only (Elasticsearch EQL: they
     # become case_insensitive term/wildcard/regexp queries).
@@ -191,10 +194,15 @@ class ThreeValuedTextBackend(TextQueryBackend):
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
                                                       state: ConversionState) -> str:
-        raise unsupported("timestamp part modifiers are not supported yet", cond, self.identifier)
+        if self.timestamp_part_expression is None:
+            raise unsupported("timestamp part modifiers: the language has no date functions", cond, self.identifier)
+        esql_part, _, value = timestamp_part(state, cond, self.identifier)
+        expr = self.timestamp_part_expression.format(part=self.string_literal(esql_part),
+                                                     field=self.quote_field(cond.field), value=value)
+        return self.guarded(cond, cond.field, expr)
 
     def convert_condition_val_str(self, cond: Any, state: ConversionState) -> str:
-        raise unsupported("keywords (values without a field) are not supported yet", cond, self.identifier)
+        raise keywords_error(cond, self.identifier)
 
     convert_condition_val_num = convert_condition_val_str
     convert_condition_val_re = convert_condition_val_str
