@@ -8,7 +8,9 @@ batch is indexed once (the value's own document, in a random case, plus near-mis
 generated query runs through one `_msearch` and must return exactly the documents a plain Python
 reference of Sigma's semantics selects. Fields: a keyword without `.caseless` (Lucene writes a
 RegExp), a keyword with `.caseless` (Lucene writes an escaped term) and a wildcard field (es_dsl).
-es_eql runs the same queries through the `eql` package.
+es_eql runs the same queries through the `eql` package. es_kql's queries run as Kibana would send them
+(parsed with Kibana's grammar, translated to Query DSL as the detection engine and a Discover data view
+do: tests/live/kql_harness.py); es_kql may refuse only what KQL cannot say (checked against the value).
 
 SIGMA_ES_FUZZ_EXAMPLES sets the number of batches (default 3 × 200 values × 4 modes; 50 of them also on the wildcard field);
 a nightly run can use e.g. SIGMA_ES_FUZZ_EXAMPLES=200.
@@ -34,6 +36,8 @@ from sigma.processing.transformations import SetStateTransformation
 from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
 from tests.eql_eval import eql_hits
+from tests.live.kql_harness import MODES as KQL_MODES
+from tests.live.kql_harness import NotEvaluableOnOpenSearch, kibana_dsl
 
 pytestmark = pytest.mark.live
 
@@ -46,10 +50,11 @@ ALPHABET = RESERVED + "aAbBzZ09" + "äÄéÉωΩ日✓" + "\t\n"
 
 # field → (capabilities, targets that must convert it, values per batch used on it)
 FIELDS: dict[str, tuple[FieldCapabilities, tuple[str, ...], int]] = {
-    "plain": (FieldCapabilities("keyword"), ("es_lucene", "es_dsl", "es_eql"), BATCH),
-    "exe": (FieldCapabilities("keyword", caseless="exe.caseless"), ("es_lucene", "es_dsl", "es_eql"), BATCH),
+    "plain": (FieldCapabilities("keyword"), ("es_lucene", "es_dsl", "es_eql", "es_kql"), BATCH),
+    "exe": (FieldCapabilities("keyword", caseless="exe.caseless"), ("es_lucene", "es_dsl", "es_eql", "es_kql"),
+            BATCH),
     # wildcard-typed fields answer wildcard/regexp queries 10-50x slower: a sample per batch
-    "cmd": (FieldCapabilities("wildcard"), ("es_dsl", "es_eql"), 50),
+    "cmd": (FieldCapabilities("wildcard"), ("es_dsl", "es_eql", "es_kql"), 50),
 }
 PIPELINE = ProcessingPipeline(items=[ProcessingItem(
     identifier="fuzz_fields",
@@ -101,6 +106,18 @@ def fuzz_index(opensearch: OpenSearch, live_index_name) -> Any:
     opensearch.indices.delete(index=name, ignore_unavailable=True)
 
 
+def kql_refusal_is_justified(field: str, mode: str, value: str, error: str) -> bool:
+    """KQL cannot say: a case-insensitive value with many case spellings on a field without `.caseless`,
+    whitespace inside a `*` pattern (Kibana's query_string term splits there), or whitespace at the
+    open end of a startswith/endswith pattern (Kibana trims unquoted values)."""
+    if "case-insensitive match" in error:
+        return field != "exe" and sum(c.lower() != c.upper() for c in value) > 4
+    if "whitespace" in error and mode:
+        edge = {"startswith": value[:1], "endswith": value[-1:]}.get(mode, "")
+        return any(c in " \t\n\r" for c in value) or edge.isspace()
+    return False
+
+
 def query_body(target: str, query: str) -> dict[str, Any]:
     if target == "es_lucene":
         return {"query_string": {"query": query}}
@@ -130,8 +147,10 @@ def check_batch(opensearch: OpenSearch, index: str, batch: str, values: list[str
                 try:
                     (query,) = backend.convert_rule(sigma_rule, output_format)
                 except SigmaError as error:
-                    # the one refusal allowed here: OpenSearch's wildcard field and literal backslashes
-                    if not (field == "cmd" and "\\" in v and "mis-evaluates" in str(error)):
+                    # the refusals allowed here: OpenSearch's wildcard field and literal backslashes, and
+                    # what KQL cannot express
+                    if not (field == "cmd" and "\\" in v and "mis-evaluates" in str(error)) and not (
+                            target == "es_kql" and kql_refusal_is_justified(field, mode, v, str(error))):
                         failures.append((target, field, mode, v, "conversion error", str(error)))
                     continue
                 checks.append((target, field, mode, v, query))
@@ -140,11 +159,19 @@ def check_batch(opensearch: OpenSearch, index: str, batch: str, values: list[str
     def expected(mode: str, value: str) -> frozenset[str]:
         return frozenset(doc_id for doc_id, text in docs.items() if MODES[mode](value, text))
 
-    live = [c for c in checks if c[0] != "es_eql"]
+    live: list[tuple[str, str, str, str, Any]] = []  # KQL: once per Kibana translation
+    for target, field, mode, value, query in checks:
+        if target == "es_kql":
+            try:
+                live += [(target, field, mode, value, kibana_dsl(opensearch, index, query, m)) for m in KQL_MODES]
+            except NotEvaluableOnOpenSearch:
+                continue  # backslash before `*` on the wildcard field: exact on Elasticsearch, not here
+        elif target != "es_eql":
+            live.append((target, field, mode, value, query_body(target, query)))
     searches: list[dict[str, Any]] = []
-    for target, _, _, _, query in live:
+    for _, _, _, _, query in live:
         searches += [{"index": index}, {"size": 10000, "_source": False, "query": {
-            "bool": {"filter": [query_body(target, query), {"term": {"batch": batch}}]}}}]
+            "bool": {"filter": [query, {"term": {"batch": batch}}]}}}]
     responses: list[dict[str, Any]] = []
     for start in range(0, len(searches), 1000):
         responses += opensearch.msearch(body=searches[start:start + 1000])["responses"]

@@ -27,7 +27,7 @@ from sigma_es_backend.backends.kql import CaseApproximationWarning
 from sigma_es_backend.events.templates import ecs_index_body
 from sigma_es_backend.pipelines import default_mapping_set, ecs_pipeline
 from tests.live.conftest import search_ids
-from tests.live.kql_harness import MODES, kql_ids
+from tests.live.kql_harness import MODES, NotEvaluableOnOpenSearch, kql_ids
 from tests.seed_events import SEED_EVENTS, SEED_EXPECTED_MATCHES, process_start
 
 pytestmark = pytest.mark.live
@@ -189,7 +189,10 @@ def test_escaping_fuzz(opensearch, ecs_index, field) -> None:
                 continue
             query = kql_of(yaml, RAW_CAPS)
             expected = {i for i, v in zip(docs, values, strict=True) if matches(value, v)}
-            for mode in MODES:
-                assert kql_ids(opensearch, index, query, mode) == expected, (value, modifier, query)
+            try:
+                for mode in MODES:
+                    assert kql_ids(opensearch, index, query, mode) == expected, (value, modifier, query)
+            except NotEvaluableOnOpenSearch:
+                continue  # backslash before `*` on a wildcard field: OpenSearch cannot answer it
             checked += 1
     assert checked > len(values)
