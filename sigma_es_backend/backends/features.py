@@ -98,7 +98,7 @@ FEATURES: tuple[Feature, ...] = (
             es_esql=Support(True, "`DATE_EXTRACT`"), es_kql=ERROR),
     Feature("timestamp_week", "`week` (Sigma does not define the week numbering)", **_all(ERROR)),
     Feature("keywords", "keywords (values without a field: ECS has no raw-event field to search)",
-            **{**_all(ERROR), "es_kql": Support(False, "not yet")}),
+            **_all(ERROR)),
     Feature("expand", "`expand` with values from the pipeline (`value_placeholders` and `vars`)", **_all(OK)),
     Feature("expand_missing", "`expand` placeholders without a pipeline value", **_all(ERROR)),
     Feature("text_fields", "analyzed text fields (e.g. `powershell.file.script_block_text`)", **_all(ERROR)),

@@ -41,6 +41,7 @@ from sigma_es_backend.backends.common import (
     boolean_value,
     field_capabilities,
     index_patterns,
+    keywords_error,
     string_pattern,
     text_field_error,
     unsupported,
@@ -223,8 +224,8 @@ class KqlBackend(detection_formats.KibanaRuleFormats, CorrelationNotSupportedMix
         raise unsupported("timestamp part modifiers: KQL cannot extract date parts", cond, self.identifier)
 
     def convert_condition_val_str(self, cond: ConditionValueExpression, state: ConversionState) -> str:
-        # KQL free text is a lenient multi_match over all fields, analyzed: not Sigma's keyword semantics.
-        raise unsupported("keywords (values without a field) are not supported yet", cond, self.identifier)
+        # (KQL free text would be a lenient, analyzed multi_match over all fields: not Sigma's semantics.)
+        raise keywords_error(cond, self.identifier)
 
     convert_condition_val_num = convert_condition_val_str
     convert_condition_val_re = convert_condition_val_str
