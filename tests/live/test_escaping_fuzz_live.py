@@ -8,7 +8,7 @@ batch is indexed once (the value's own document, in a random case, plus near-mis
 generated query runs through one `_msearch` and must return exactly the documents a plain Python
 reference of Sigma's semantics selects. Fields: a keyword without `.caseless` (Lucene writes a
 RegExp), a keyword with `.caseless` (Lucene writes an escaped term) and a wildcard field (es_dsl).
-es_eql runs the same queries through the `eql` package. es_kql's queries run as Kibana would send them
+es_eql and es_esql run a sample of the same values through the `eql` package and the ES|QL evaluator. es_kql's queries run as Kibana would send them
 (parsed with Kibana's grammar, translated to Query DSL as the detection engine and a Discover data view
 do: tests/live/kql_harness.py); es_kql may refuse only what KQL cannot say (checked against the value).
 
@@ -36,6 +36,7 @@ from sigma.processing.transformations import SetStateTransformation
 from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
 from tests.eql_eval import eql_hits
+from tests.esql_eval import esql_hits
 from tests.live.kql_harness import MODES as KQL_MODES
 from tests.live.kql_harness import NotEvaluableOnOpenSearch, kibana_dsl
 
@@ -43,18 +44,20 @@ pytestmark = pytest.mark.live
 
 EXAMPLES = int(os.environ.get("SIGMA_ES_FUZZ_EXAMPLES", "3"))
 BATCH = 200
-EQL_SAMPLE = 4  # values per batch also evaluated as EQL (all modes, all fields)
+EVALUATORS = {"es_eql": eql_hits, "es_esql": esql_hits}
+# values per batch also evaluated in Python (all modes, all fields); the eql package's engine is slow
+SAMPLES = {"es_eql": 4, "es_esql": 40}
 
 RESERVED = '+-=&|><!(){}[]^"~*?:\\/ #@.%$\',;`'
 ALPHABET = RESERVED + "aAbBzZ09" + "äÄéÉωΩ日✓" + "\t\n"
 
 # field → (capabilities, targets that must convert it, values per batch used on it)
 FIELDS: dict[str, tuple[FieldCapabilities, tuple[str, ...], int]] = {
-    "plain": (FieldCapabilities("keyword"), ("es_lucene", "es_dsl", "es_eql", "es_kql"), BATCH),
-    "exe": (FieldCapabilities("keyword", caseless="exe.caseless"), ("es_lucene", "es_dsl", "es_eql", "es_kql"),
+    "plain": (FieldCapabilities("keyword"), ("es_lucene", "es_dsl", "es_eql", "es_esql", "es_kql"), BATCH),
+    "exe": (FieldCapabilities("keyword", caseless="exe.caseless"), ("es_lucene", "es_dsl", "es_eql", "es_esql", "es_kql"),
             BATCH),
     # wildcard-typed fields answer wildcard/regexp queries 10-50x slower: a sample per batch
-    "cmd": (FieldCapabilities("wildcard"), ("es_dsl", "es_eql", "es_kql"), 50),
+    "cmd": (FieldCapabilities("wildcard"), ("es_dsl", "es_eql", "es_esql", "es_kql"), 50),
 }
 PIPELINE = ProcessingPipeline(items=[ProcessingItem(
     identifier="fuzz_fields",
@@ -128,7 +131,7 @@ counter = iter(range(10**9))
 
 
 def check_batch(opensearch: OpenSearch, index: str, batch: str, values: list[str], swaps: list[bool],
-                eql_sample: int) -> list[tuple]:
+                samples: dict[str, int]) -> list[tuple]:
     """Index the batch's documents, run every generated query; the mismatches (empty when exact)."""
     docs = documents(values, swaps)
     helpers.bulk(opensearch, ({"_index": index, "_id": f"{batch}/{doc_id}",
@@ -166,7 +169,7 @@ def check_batch(opensearch: OpenSearch, index: str, batch: str, values: list[str
                 live += [(target, field, mode, value, kibana_dsl(opensearch, index, query, m)) for m in KQL_MODES]
             except NotEvaluableOnOpenSearch:
                 continue  # backslash before `*` on the wildcard field: exact on Elasticsearch, not here
-        elif target != "es_eql":
+        elif target in ("es_lucene", "es_dsl"):
             live.append((target, field, mode, value, query_body(target, query)))
     searches: list[dict[str, Any]] = []
     for _, _, _, _, query in live:
@@ -182,12 +185,12 @@ def check_batch(opensearch: OpenSearch, index: str, batch: str, values: list[str
         hits = {hit["_id"].split("/", 1)[1] for hit in response["hits"]["hits"]}
         if hits != expected(mode, value):
             failures.append((target, field, mode, value, query, sorted(hits ^ expected(mode, value))))
-    # The eql package's engine is slow (~1 ms per event): a sample of values, each against all documents.
-    sampled = set(values[:eql_sample])
+    # Python evaluators (eql package, ES|QL subset): a sample of values, each against all documents.
+    sampled = {target: set(values[:size]) for target, size in samples.items()}
     eql_docs = {doc_id: dict.fromkeys(FIELDS, text) for doc_id, text in docs.items()}
     for target, field, mode, value, query in checks:
-        if target == "es_eql" and value in sampled:
-            hits = eql_hits(query, eql_docs)
+        if target in EVALUATORS and value in sampled[target]:
+            hits = EVALUATORS[target](query, eql_docs)
             if hits != expected(mode, value):
                 failures.append((target, field, mode, value, query, sorted(hits ^ expected(mode, value))))
     return failures
@@ -199,5 +202,5 @@ def test_reserved_characters_match_exactly(opensearch: OpenSearch, fuzz_index: s
     values = data.draw(st.lists(st.text(ALPHABET, min_size=1, max_size=12), min_size=BATCH, max_size=BATCH,
                                 unique=True), label="values")
     swaps = data.draw(st.lists(st.booleans(), min_size=BATCH, max_size=BATCH), label="swaps")
-    failures = check_batch(opensearch, fuzz_index, f"b{next(counter)}", values, swaps, EQL_SAMPLE)
+    failures = check_batch(opensearch, fuzz_index, f"b{next(counter)}", values, swaps, SAMPLES)
     assert not failures, "\n".join(map(repr, failures[:10]))

@@ -6,6 +6,8 @@ es_lucene and es_dsl run the same cases live on OpenSearch (tests/live/test_feat
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sigma_es_backend.backends.features import BACKEND_IDS, FEATURES, FEATURES_BY_ID, render_table
@@ -26,6 +28,8 @@ def test_feature_case_evaluated(case: FeatureCase, target: str) -> None:
         return
     query = convert_case(case, target)
     assert EVALUATORS[target](query, case.documents()) == set(case.expected), query
+    if target == "es_eql":  # the _eql/search body carries the same query
+        assert json.loads(convert_case(case, target, "eqlapi"))["query"] == query
 
 
 def test_case_ids_are_unique_and_features_registered() -> None:
