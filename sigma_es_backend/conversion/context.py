@@ -59,10 +59,12 @@ def data_source_record(state: dict[str, Any]) -> dict[str, Any] | None:
     return dict(context) if context else None
 
 
-def required_field_records(rule: SigmaRule, state: dict[str, Any]) -> list[dict[str, Any]]:
+def required_field_records(rule: SigmaRule, state: dict[str, Any],
+                           conditions: list[Any] | None = None) -> list[dict[str, Any]]:
     """[{name, type, ecs}] for every field the converted rule's query reads: the detection outputs' own
-    `required_fields` (one definition of "fields a query reads" and of their types)."""
+    `required_fields` (one definition of "fields a query reads" and of their types). `conditions`: the
+    condition trees the backend converted, if known (saves parsing them again)."""
     from sigma_es_backend.outputs.context import required_fields
 
     return [{"name": f.name, "type": f.type, "ecs": f.ecs}
-            for f in required_fields(rule, ConversionState(processing_state=state))]
+            for f in required_fields(rule, ConversionState(processing_state=state), conditions)]

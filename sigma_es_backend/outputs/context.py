@@ -171,13 +171,18 @@ def _condition_fields(node: Any) -> Iterator[str]:
         yield from _condition_fields(arg)
 
 
-def query_fields(rule: SigmaRule) -> tuple[str, ...]:
+def query_fields(rule: SigmaRule, conditions: list[Any] | None = None) -> tuple[str, ...]:
     """Field names the processed rule's conditions read (sorted, unique).
 
     From the parsed conditions, so detections the condition does not use are not counted; the data
     source's event filter (event.category, event.type …) is part of the query and is counted. Unbound
-    keyword values name no field."""
+    keyword values name no field. `conditions`: the parsed trees the backend converted, when the caller
+    has them (pySigma parses a condition again on each `.parsed`, 13 % of bulk conversion time)."""
     fields: set[str] = set()
+    if conditions is not None:
+        for tree in conditions:
+            fields.update(f for f in _condition_fields(tree) if f)
+        return tuple(sorted(fields))
     for condition in rule.detection.parsed_condition:
         try:
             fields.update(f for f in _condition_fields(condition.parsed) if f)
@@ -186,7 +191,8 @@ def query_fields(rule: SigmaRule) -> tuple[str, ...]:
     return tuple(sorted(fields))
 
 
-def required_fields(rule: SigmaRule, state: ConversionState) -> tuple[RequiredField, ...]:
+def required_fields(rule: SigmaRule, state: ConversionState,
+                    conditions: list[Any] | None = None) -> tuple[RequiredField, ...]:
     """name, type and ECS membership of each field the query reads.
 
     The type is the one the mappings declare for the backends (field capabilities), else the ECS index
@@ -194,7 +200,7 @@ def required_fields(rule: SigmaRule, state: ConversionState) -> tuple[RequiredFi
     ecs = ecs_field_types()
     declared = state.processing_state.get(FIELD_CAPABILITIES_STATE) or {}
     out = []
-    for name in query_fields(rule):
+    for name in query_fields(rule, conditions):
         ftype = field_capabilities(state, name).type if name in declared else ecs.get(name, "keyword")
         out.append(RequiredField(name, ftype, name in ecs))
     return tuple(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import ClassVar
 
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
@@ -55,6 +56,10 @@ class DataSourceCondition(LogsourceCondition):
     pySigma's LogsourceCondition ignores the fields a condition leaves open, so `product: aws` would also
     catch `product: aws, service: cloudtrail`; the most specific declaration wins instead of both applying.
     """
+
+    # Its answer depends on the rule's log source alone: bulk conversion evaluates it once per log source
+    # (sigma_es_backend.conversion.converter.LogsourceItemFilter).
+    depends_on_logsource_only: ClassVar[bool] = True
 
     def __init__(self, product: str | None, category: str | None, service: str | None,
                  more_specific: list[Key]):
