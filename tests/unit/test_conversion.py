@@ -217,3 +217,49 @@ def test_rule_loader_rejects_duplicate_keys_with_pysigmas_message() -> None:
 
     with pytest.raises(yaml.YAMLError, match="Duplicate key 'a'"):
         parse_rule_documents("a: 1\nb: 2\na: 3\n")
+
+
+def test_items_conditioned_on_log_sources_are_evaluated_once_per_log_source(tmp_path: Path) -> None:
+    converter = Converter(ConversionSettings.create("es_lucene"))
+    item_filter = converter.item_filter
+    assert item_filter.enabled
+    rule = SigmaCollection.from_yaml(GOOD).rules[0]
+    subset = item_filter.items_for(rule)
+    assert len(subset) < len(item_filter.all_items) / 10  # the ECS data sources of other log sources drop out
+    assert item_filter.items_for(rule) is subset  # once per log source
+    (tmp_path / "r.yml").write_text(GOOD)
+    (result,) = converter.convert_file(tmp_path / "r.yml")
+    unfiltered = Converter(ConversionSettings.create("es_lucene"))
+    unfiltered.item_filter.enabled = False
+    assert unfiltered.convert_file(tmp_path / "r.yml")[0].as_dict() == result.as_dict()
+
+
+def test_item_filter_steps_aside_when_a_pipeline_changes_log_sources(tmp_path: Path, monkeypatch) -> None:
+    from dataclasses import dataclass
+
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import ChangeLogsourceTransformation
+    from sigma.processing.transformations.base import PreprocessingTransformation
+    from sigma.rule import SigmaLogSource
+
+    from sigma_es_backend.conversion import converter as converter_module
+
+    declared = ProcessingPipeline(items=[ProcessingItem(ChangeLogsourceTransformation(category="process_creation"))])
+    monkeypatch.setitem(converter_module.pipelines, "declared_change", lambda: declared)
+    assert not Converter(ConversionSettings.create("es_lucene", ("declared_change", "ecs"))).item_filter.enabled
+
+    @dataclass
+    class SneakyChange(PreprocessingTransformation):  # changes the log source without saying so
+        def apply(self, rule) -> None:
+            rule.logsource = SigmaLogSource(category="process_creation", product="windows")
+
+    monkeypatch.setitem(converter_module.pipelines, "sneaky_change",
+                        lambda: ProcessingPipeline(items=[ProcessingItem(SneakyChange())]))
+    (tmp_path / "r.yml").write_text(GOOD.replace("category: process_creation", "category: image_load"))
+    sneaky = Converter(ConversionSettings.create("es_lucene", ("sneaky_change", "ecs")))
+    assert sneaky.item_filter.enabled
+    (result,) = sneaky.convert_file(tmp_path / "r.yml")
+    assert not sneaky.item_filter.enabled  # noticed, and the file was converted again with every item
+    plain = Converter(ConversionSettings.create("es_lucene", ("sneaky_change", "ecs")))
+    plain.item_filter.enabled = False
+    assert plain.convert_file(tmp_path / "r.yml")[0].as_dict() == result.as_dict()
