@@ -22,6 +22,7 @@ from sigma_es_backend.pipelines.mapping_files import (
     Hashes,
     MappingSet,
     SplitDomainUser,
+    TokenList,
     Unavailable,
     ValueMap,
     load_default_mappings,
@@ -32,6 +33,7 @@ from sigma_es_backend.pipelines.transformations import (
     SelectDataSourceTransformation,
     SplitDomainUserTransformation,
     StrictFieldsTransformation,
+    TokenListTransformation,
     ValueMapTransformation,
 )
 
@@ -115,6 +117,9 @@ def _data_source_items(ds: DataSource, more_specific: list) -> list[ProcessingIt
             items.append(item(f"value_map_{sigma_field}", ValueMapTransformation(
                 source_field=sigma_field, target_field=target.field,
                 values={k: list(v) for k, v in target.values.items()})))
+        elif isinstance(target, TokenList):
+            items.append(item(f"token_list_{sigma_field}", TokenListTransformation(
+                source_field=sigma_field, target_field=target.field)))
     plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ds.fields.items() if isinstance(v, str | tuple)}
     items.append(item("field_mapping", FieldMappingTransformation(plain)))
     if ds.filter:

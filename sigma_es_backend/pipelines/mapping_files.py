@@ -17,6 +17,7 @@ A field target is an ECS field name, a list of them (the value may be in either)
   {hashes: {ALGO: field, …}}                  "ALGO=digest,…" → one field per algorithm
   {value_map: {field: …, values: {sigma value: ecs value | [ecs values]}}}  the integration rewrites a
                                                closed set of values (Sysmon Initiated "true" → "egress")
+  {token_list: field}                          a whitespace-separated list stored as an array of tokens
   {unavailable: reason}                        the shipper drops or reshapes the field beyond exact query
 `fields_under` maps each listed Sigma field to the same name under the prefix (e.g. Windows EventData
 fields that the integration leaves in `winlog.event_data.*`); explicit `fields` win over it.
@@ -71,13 +72,20 @@ class ValueMap:
 
 
 @dataclass(frozen=True)
+class TokenList:
+    """The integration splits a whitespace-separated list (Security PrivilegeList) into an array of tokens."""
+
+    field: str
+
+
+@dataclass(frozen=True)
 class Unavailable:
     """The field exists in the raw event but the shipper drops or reshapes it: no exact query exists."""
 
     reason: str
 
 
-FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes | ValueMap | Unavailable
+FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes | ValueMap | TokenList | Unavailable
 
 
 @dataclass(frozen=True)
@@ -281,8 +289,11 @@ def _field_target(v: _Validator, node: _Node, sigma_field: str) -> FieldTarget |
         if kind == "unavailable":
             reason = v.string(params, "unavailable reason")
             return Unavailable(reason) if reason else None
+        if kind == "token_list":
+            target_field = v.string(params, "token_list field")
+            return TokenList(target_field) if target_field else None
         v.problem(node, f"unknown transform '{kind}' for field '{sigma_field}' "
-                        "(known: split_domain_user, hashes, value_map, unavailable)")
+                        "(known: split_domain_user, hashes, value_map, token_list, unavailable)")
         return None
     v.problem(node, f"field '{sigma_field}' must map to a field name, a list of them, or one transform")
     return None

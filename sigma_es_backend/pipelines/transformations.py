@@ -252,6 +252,39 @@ class ValueMapTransformation(_RuleAwareTransformation):
 
 
 @dataclass
+class TokenListTransformation(_RuleAwareTransformation):
+    """A whitespace-separated list the integration stores as an array of its tokens (PrivilegeList).
+
+    "The list contains X" (X without whitespace) holds exactly when one token contains X, so `contains`
+    values carry over to the array; any other match (equality, startswith, …) depends on the whole
+    string, which no longer exists, and fails the rule.
+    """
+
+    source_field: str = ""
+    target_field: str = ""
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
+        if detection_item.field != self.source_field:
+            return None
+        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
+        return _linked(alternatives, detection_item.value_linking)
+
+    def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
+        if isinstance(value, SigmaNull | SigmaExists):
+            return _linked([SigmaDetectionItem(self.target_field, [], [value], source=item.source)], ConditionAND)
+        if isinstance(value, SigmaString):
+            chars = list(Pattern.from_sigma(value).chars())
+            inner = chars[1:-1]
+            if (len(chars) > 2 and chars[0] is Wildcard.MULTI and chars[-1] is Wildcard.MULTI
+                    and not any(isinstance(c, str) and c.isspace() for c in inner)):
+                return _linked([SigmaDetectionItem(self.target_field, [], [value], source=item.source)], ConditionAND)
+        raise self.error(
+            f"field '{self.source_field}' is a whitespace-separated list that the integration splits into "
+            f"the tokens of {self.target_field}: only `contains` of a text without whitespace can be matched "
+            f"exactly, not {getattr(value, 'original', value)!r}", item)
+
+
+@dataclass
 class StrictFieldsTransformation(_RuleAwareTransformation):
     """Fail the rule on a field the data source does not map: a raw Sigma name would match nothing.
 

@@ -12,6 +12,7 @@ from sigma_es_backend.pipelines.mapping_files import (
     Integration,
     MappingError,
     SplitDomainUser,
+    TokenList,
     Unavailable,
     ValueMap,
     load_default_mappings,
@@ -26,10 +27,26 @@ INTEGRATION_NAMESPACES = ("winlog.", "powershell.", "sysmon.",
                           "squid.", "system.auth.", "auditd.log.", "bitbucket.audit.")
 # Fields the windows integration writes inside ECS namespaces without ECS defining them.
 INTEGRATION_FIELDS = {"file.code_signature.signed"}
-# Sysmon fields the windows integration moves out of winlog.event_data: never query them there.
-MOVED_OUT_OF_EVENT_DATA = {"Image", "CommandLine", "ParentImage", "ParentCommandLine", "User", "Hashes",
-                           "TargetFilename", "TargetObject", "QueryName", "ImageLoaded", "SourceImage",
-                           "OriginalFileName", "SourceIp", "DestinationIp"}
+# EventData fields each integration's ingest pipeline moves (renames or drops) out of winlog.event_data:
+# never query them there. Keyed by the integration data stream; the Custom Windows Event Logs
+# integration (winlog) moves nothing.
+MOVED_OUT_OF_EVENT_DATA = {
+    "sysmon_operational": {"Image", "CommandLine", "ParentImage", "ParentCommandLine", "CurrentDirectory", "User",
+                           "Hashes", "Hash", "TargetFilename", "TargetObject", "QueryName", "QueryStatus",
+                           "QueryResults", "ImageLoaded", "SourceImage", "OriginalFileName", "SourceIp",
+                           "DestinationIp", "SourcePort", "DestinationPort", "SourceHostname", "DestinationHostname",
+                           "Protocol", "Initiated", "SourceIsIpv6", "DestinationIsIpv6", "ProcessGuid", "ProcessId",
+                           "ParentProcessGuid", "ParentProcessId", "SourceProcessGuid", "SourceProcessGUID",
+                           "SourceProcessId", "SourceThreadId", "Device", "PipeName", "Destination", "RuleName",
+                           "UtcTime", "IsExecutable", "Archived"},
+    "security": {"NewProcessName", "NewProcessId", "ParentProcessName"},
+    "powershell_operational": {"ScriptBlockText", "ScriptBlockId", "Path", "ContextInfo", "Payload", "HostApplication",
+                               "HostName", "HostVersion", "EngineVersion", "CommandLine", "MessageNumber",
+                               "MessageTotal"},
+    "powershell": {"param1", "param2", "param3", "HostApplication", "HostName", "HostVersion", "EngineVersion",
+                   "NewEngineState", "PreviousEngineState", "ProviderName", "NewProviderState", "CommandLine"},
+    "windows_defender": {"Process_Name", "Target_Commandline", "Parent_Commandline"},
+}
 
 DEFAULT = load_default_mappings()
 
@@ -52,6 +69,8 @@ def _targets(target) -> list[str]:
         return list(target.algorithms.values())
     if isinstance(target, ValueMap):
         return [target.field]
+    if isinstance(target, TokenList):
+        return [target.field]
     if isinstance(target, Unavailable):
         return []
     raise AssertionError(target)
@@ -66,9 +85,15 @@ def test_every_target_field_exists(data_source, ecs_fields: set[str]) -> None:
 
 @pytest.mark.parametrize("data_source", DEFAULT.data_sources, ids=lambda ds: ds.id)
 def test_moved_fields_are_not_queried_in_event_data(data_source) -> None:
+    moved = set().union(*(MOVED_OUT_OF_EVENT_DATA.get(i.integration or "", set()) for i in data_source.integrations))
     wrong = [f"{sigma} → {t}" for sigma, target in data_source.fields.items() for t in _targets(target)
-             if t.startswith("winlog.event_data.") and t.removeprefix("winlog.event_data.") in MOVED_OUT_OF_EVENT_DATA]
+             if t.startswith("winlog.event_data.") and t.removeprefix("winlog.event_data.") in moved]
     assert wrong == []
+
+
+def test_every_windows_data_source_names_its_integration() -> None:
+    # The moved-fields check above is keyed by integration: a Windows data source without one escapes it.
+    assert [ds.id for ds in DEFAULT.data_sources if ds.product == "windows" and not ds.integrations] == []
 
 
 def test_every_category_data_source_has_an_event_filter() -> None:

@@ -11,7 +11,8 @@ from tests.seed_events import SEED_EVENTS, SEED_EXPECTED_MATCHES
 
 def test_lucene_seed_rule(seed_rule_yaml: str) -> None:
     assert convert(seed_rule_yaml, "es_lucene") == [
-        "(event.category:process AND event.type:start) AND "
+        "(event.category:process AND event.type:start AND (event.code:1 OR event.code:4688) AND "
+        "(winlog.channel:Microsoft\\-Windows\\-Sysmon\\/Operational OR winlog.channel:Security)) AND "
         "(process.parent.executable:/.*\\\\[Ww][Mm][Ii][Pp][Rr][Vv][Ss][Ee]\\.[Ee][Xx][Ee]/ AND "
         "((*:* AND NOT ((winlog.event_data.LogonId:/0[Xx]3[Ee]7/ OR winlog.event_data.LogonId:/[Nn][Uu][Ll][Ll]/) OR "
         "((user.name:/.*[Aa][Uu][Tt][Hh][Oo][Rr][Ii].*/ OR user.domain:/.*[Aa][Uu][Tt][Hh][Oo][Rr][Ii].*/) OR "
@@ -24,7 +25,9 @@ def test_lucene_seed_rule(seed_rule_yaml: str) -> None:
 def test_eql_seed_rule_text(seed_rule_yaml: str) -> None:
     (query,) = convert(seed_rule_yaml, "es_eql")
     assert query.startswith('any where event.category == "process" and event.type == "start" and '
-                            'process.parent.executable like~ "*\\\\WmiPrvSe.exe" and not (')
+                            '(event.code == "1" or event.code == "4688") and '
+                            '(winlog.channel == "Microsoft-Windows-Sysmon/Operational" or winlog.channel == "Security") '
+                            'and process.parent.executable like~ "*\\\\WmiPrvSe.exe" and not (')
     # Under NOT every comparison is guarded, so events without the field are not dropped.
     assert '(user.domain != null and user.domain like~ "*AUTHORI*")' in query
     assert query.endswith("or winlog.event_data.LogonId == null)")
