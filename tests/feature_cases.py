@@ -23,11 +23,12 @@ from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapa
 from sigma_es_backend.backends.features import BACKEND_IDS
 from sigma_es_backend.pipelines import default_mapping_set, ecs_pipeline
 
+SYSMON = "Microsoft-Windows-Sysmon/Operational"
 BASE_EVENTS: dict[str, dict[str, Any]] = {
-    "process_creation": {"event.category": ["process"], "event.type": ["start"], "event.code": "1"},
-    "network_connection": {"event.category": ["network"], "event.code": "3"},
-    "dns_query": {"event.code": "22"},
-    "image_load": {"event.code": "7"},
+    "process_creation": {"event.category": ["process"], "event.type": ["start"], "event.code": "1", "winlog.channel": SYSMON},
+    "network_connection": {"event.category": ["network"], "event.code": "3", "winlog.channel": SYSMON},
+    "dns_query": {"event.code": "22", "winlog.channel": SYSMON},
+    "image_load": {"event.code": "7", "winlog.channel": SYSMON},
 }
 PRODUCT = {"process_creation": "windows", "network_connection": "windows", "dns_query": "windows",
            "image_load": "windows"}
@@ -268,23 +269,23 @@ CASES: list[FeatureCase] = [
                 {"short": {"destination.ip": "2001:db8::1"}, "long_form": {"destination.ip": "2001:0DB8:ffff:0:0:0:0:1"},
                  "after": {"destination.ip": "2001:db9::1"}, "v4": {"destination.ip": "10.0.0.1"}},
                 {"short", "long_form"}, logsource="network_connection"),
-    FeatureCase("cidr_keyword", "ipv4_23", "sel:\n  QueryResults|cidr: '10.1.0.0/23'\ncondition: sel",
-                {"inside": {"winlog.event_data.QueryResults": "10.1.0.5"},
-                 "second": {"winlog.event_data.QueryResults": "10.1.1.255"},
-                 "after": {"winlog.event_data.QueryResults": "10.1.2.1"},
-                 "longer_octet": {"winlog.event_data.QueryResults": "110.1.0.5"},
-                 "not_an_ip": {"winlog.event_data.QueryResults": "10.1.0.5.example"},
-                 "octet_overflow": {"winlog.event_data.QueryResults": "10.1.0.256"},
-                 "leading_zero": {"winlog.event_data.QueryResults": "10.1.0.05"}},
+    FeatureCase("cidr_keyword", "ipv4_23", "sel:\n  QueryName|cidr: '10.1.0.0/23'\ncondition: sel",
+                {"inside": {"dns.question.name": "10.1.0.5"},
+                 "second": {"dns.question.name": "10.1.1.255"},
+                 "after": {"dns.question.name": "10.1.2.1"},
+                 "longer_octet": {"dns.question.name": "110.1.0.5"},
+                 "not_an_ip": {"dns.question.name": "10.1.0.5.example"},
+                 "octet_overflow": {"dns.question.name": "10.1.0.256"},
+                 "leading_zero": {"dns.question.name": "10.1.0.05"}},
                 {"inside", "second"}, logsource="dns_query"),
-    FeatureCase("cidr_keyword", "ipv4_32_and_8", "sel:\n  QueryResults|cidr:\n    - '192.168.1.1/32'\n    - '172.0.0.0/8'\ncondition: sel",
-                {"host": {"winlog.event_data.QueryResults": "192.168.1.1"},
-                 "host_longer": {"winlog.event_data.QueryResults": "192.168.1.10"},
-                 "net8": {"winlog.event_data.QueryResults": "172.200.3.4"},
-                 "net8_short": {"winlog.event_data.QueryResults": "172.200.3"}},
+    FeatureCase("cidr_keyword", "ipv4_32_and_8", "sel:\n  QueryName|cidr:\n    - '192.168.1.1/32'\n    - '172.0.0.0/8'\ncondition: sel",
+                {"host": {"dns.question.name": "192.168.1.1"},
+                 "host_longer": {"dns.question.name": "192.168.1.10"},
+                 "net8": {"dns.question.name": "172.200.3.4"},
+                 "net8_short": {"dns.question.name": "172.200.3"}},
                 {"host", "net8"}, logsource="dns_query", raises={"es_kql": "cidr 172.0.0.0/8 on keyword field .* at most 1024 addresses"}),
-    FeatureCase("cidr_keyword_ipv6", "ipv6", "sel:\n  QueryResults|cidr: '2001:db8::/32'\ncondition: sel",
-                {"x": {"winlog.event_data.QueryResults": "2001:db8::1"}}, set(), logsource="dns_query",
+    FeatureCase("cidr_keyword_ipv6", "ipv6", "sel:\n  QueryName|cidr: '2001:db8::/32'\ncondition: sel",
+                {"x": {"dns.question.name": "2001:db8::1"}}, set(), logsource="dns_query",
                 raises=everywhere("IPv6 text has several spellings")),
     # --- exists / null -----------------------------------------------------------------------------
     FeatureCase("exists", "true", "sel:\n  LogonId|exists: true\ncondition: sel",
@@ -319,12 +320,14 @@ CASES: list[FeatureCase] = [
                 {"one": {"winlog.event_data.TerminalSessionId": "1"}, "ten": {"winlog.event_data.TerminalSessionId": "10"},
                  "zero_one": {"winlog.event_data.TerminalSessionId": "01"}},
                 {"one"}),
+    # Sysmon's Signed stays a "true"/"false" string in winlog.event_data (the windows integration never
+    # sets file.code_signature.signed from it): string and YAML boolean values both match the text.
     FeatureCase("numbers_booleans", "string_on_boolean", "sel:\n  Signed: 'false'\ncondition: sel",
-                {"unsigned": {"file.code_signature.signed": False}, "signed": {"file.code_signature.signed": True},
+                {"unsigned": {"winlog.event_data.Signed": "false"}, "signed": {"winlog.event_data.Signed": "true"},
                  "missing": {}},
                 {"unsigned"}, logsource="image_load"),
     FeatureCase("numbers_booleans", "boolean_on_boolean", "sel:\n  Signed: true\ncondition: sel",
-                {"unsigned": {"file.code_signature.signed": False}, "signed": {"file.code_signature.signed": True}},
+                {"unsigned": {"winlog.event_data.Signed": "false"}, "signed": {"winlog.event_data.Signed": "true"}},
                 {"signed"}, logsource="image_load"),
     # --- conditions --------------------------------------------------------------------------------
     FeatureCase("conditions", "one_of_pattern",

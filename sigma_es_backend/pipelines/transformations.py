@@ -28,6 +28,7 @@ from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
 DATA_SOURCE_STATE = "sigma_es_data_source"
 # Rule custom attribute holding per-rule warnings (list of strings) for reports and the CLI.
 WARNINGS_ATTRIBUTE = "sigma_es_warnings"
+WARNINGS_STATE = "sigma_es_warnings"  # pipeline state key read by sigma_es_backend.conversion
 UNMAPPED_FIELDS_ATTRIBUTE = "sigma_es_unmapped_fields"
 DATA_SOURCES_STATE = "sigma_es_data_sources"  # every data source whose logsource matched (should be one)
 # How unmapped Sigma field names are treated: `-O unmapped_fields=passthrough` (a backend option, which
@@ -309,15 +310,20 @@ class StrictFieldsTransformation(_RuleAwareTransformation):
                 return mode
         return "strict"
 
-    @staticmethod
-    def _warn_passthrough(rule: SigmaRule | SigmaCorrelationRule, name: str, where: str) -> None:
+    def _warn_passthrough(self, rule: SigmaRule | SigmaCorrelationRule, name: str, where: str) -> None:
         passed = rule.custom_attributes.setdefault(UNMAPPED_FIELDS_ATTRIBUTE, [])
         if name not in passed:
             passed.append(name)
         prefix = "unmapped fields passed through with their Sigma names"
-        warnings = rule.custom_attributes.setdefault(WARNINGS_ATTRIBUTE, [])
-        warnings[:] = [w for w in warnings if not w.startswith(prefix)]  # one line per rule, all fields
-        warnings.append(f"{prefix} ({where}): {', '.join(passed)}")
+        message = f"{prefix} ({where}): {', '.join(passed)}"
+        # One line per rule naming all fields; on the rule and in the pipeline state (WARNINGS_STATE), where
+        # the conversion layer collects per-rule warnings.
+        stores = [rule.custom_attributes.setdefault(WARNINGS_ATTRIBUTE, [])]
+        if self._pipeline is not None:
+            stores.append(self._pipeline.state.setdefault(WARNINGS_STATE, []))
+        for warnings in stores:
+            warnings[:] = [w for w in warnings if not str(w).startswith(prefix)]
+            warnings.append(message)
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
         # a fieldref's referenced field is a field name of the rule as well

@@ -40,6 +40,7 @@ level: high
 
 def _event(executable: str, timestamp_ms: int) -> dict:
     return {"@timestamp": timestamp_ms, "event": {"category": ["process"], "type": ["start"], "code": "1"},
+            "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational"},
             "process": {"executable": executable, "name": executable.rsplit("\\", 1)[-1]}}
 
 

@@ -150,8 +150,10 @@ def test_context_integrations_required_fields_setup_note() -> None:
         {"package": "system", "integration": "security", "version": ">=1.0.0"}]
     assert rule["required_fields"] == [
         {"name": "event.category", "type": "keyword", "ecs": True},
+        {"name": "event.code", "type": "keyword", "ecs": True},
         {"name": "event.type", "type": "keyword", "ecs": True},
         {"name": "process.executable", "type": "keyword", "ecs": True},
+        {"name": "winlog.channel", "type": "keyword", "ecs": False},
         {"name": "winlog.event_data.IntegrityLevel", "type": "keyword", "ecs": False}]
     assert rule["setup"].startswith("## Setup\n\nSysmon event ID 1 (ProcessCreate)")
     assert "- `windows` / `sysmon_operational` (>=1.0.0)" in rule["setup"]

@@ -96,7 +96,8 @@ def test_lucene_rule_is_a_document_level_monitor_alerting_per_matching_document(
     body = monitor("es_lucene")
     assert body["monitor_type"] == "doc_level_monitor"
     (query,) = body["inputs"][0]["doc_level_input"]["queries"]
-    assert query["query"] == ("(event.category:process AND event.type:start) AND "
+    assert query["query"] == ("(event.category:process AND event.type:start AND (event.code:1 OR event.code:4688) AND "
+                              "(winlog.channel:Microsoft\\-Windows\\-Sysmon\\/Operational OR winlog.channel:Security)) AND "
                               "process.executable.caseless:*\\\\whoami.exe")
     assert query["id"] == "0c8a4a3e-3b5a-4d5e-9a43-0b0f3d3c1e01"
     trigger = body["triggers"][0]["document_level_trigger"]
@@ -132,7 +133,7 @@ def test_metadata_lives_in_ui_metadata_with_a_content_hash() -> None:
     body = monitor("es_dsl")
     meta = body["ui_metadata"]["sigma_es"]
     assert (meta["managed_by"], meta["rule_id"], meta["level"]) == ("sigma-es", "0c8a4a3e-3b5a-4d5e-9a43-0b0f3d3c1e01", "high")
-    assert meta["required_fields"][-1] == {"name": "process.executable", "type": "keyword", "ecs": True}
+    assert {"name": "process.executable", "type": "keyword", "ecs": True} in meta["required_fields"]
     assert meta["related_integrations"][0] == {"package": "windows", "integration": "sysmon_operational",
                                                "version": ">=1.0.0"}
     assert meta["setup"].startswith("## Setup") and "- Admin scripts" in meta["note"]

@@ -119,6 +119,16 @@ def test_passthrough_keeps_raw_names_and_warns_per_rule(mapping_set) -> None:
         "(log source acme/network_connection)): Delta, Epsilon"]
 
 
+def test_passthrough_warning_reaches_the_conversion_report(mapping_set, tmp_path: Path) -> None:
+    from sigma_es_backend.conversion.converter import WARNINGS_STATE
+
+    backend = backends["es_lucene"](processing_pipeline=build_pipeline(mapping_set), unmapped_fields="passthrough")
+    backend.convert(SigmaCollection.from_yaml(rule("Delta|cased: x")))
+    assert backend.last_processing_pipeline.state[WARNINGS_STATE] == [
+        "unmapped fields passed through with their Sigma names (data source 'net' "
+        "(log source acme/network_connection)): Delta"]
+
+
 def test_unmapped_fields_option_value_is_checked(mapping_set) -> None:
     with pytest.raises(SigmaError, match="unmapped_fields='loose': expected one of strict, passthrough"):
         lucene(build_pipeline(mapping_set), rule("Delta: x"), unmapped_fields="loose")
