@@ -134,7 +134,7 @@ def build_pipeline(mapping_set: MappingSet, name: str = "ECS (Elastic Agent / Wi
                    variant: str = BASE_PIPELINE) -> ProcessingPipeline:
     """The pipeline of one variant: its own data sources, and the base ones for other log sources."""
     data_sources = mapping_set.data_sources_for(variant)
-    caps = dict(mapping_set.field_capabilities)
+    caps = mapping_set.capabilities_for(variant)
     items: list[ProcessingItem] = [
         ProcessingItem(identifier="sigma_es_field_capabilities",
                        transformation=SetStateTransformation(FIELD_CAPABILITIES_STATE, caps)),
@@ -159,6 +159,12 @@ def default_mapping_set() -> MappingSet:
 def ecs_pipeline() -> ProcessingPipeline:
     """All data sources in mappings/ as the Elastic Agent integrations and Winlogbeat 8 write them."""
     return build_pipeline(default_mapping_set())
+
+
+def ecs_endpoint_pipeline() -> ProcessingPipeline:
+    """Elastic Defend (endpoint) events for Windows process, network, file, library and DNS rules
+    (mappings with `pipeline: ecs_endpoint`); the `ecs` data sources for every other log source."""
+    return build_pipeline(default_mapping_set(), name="ECS (Elastic Defend endpoint events)", variant="ecs_endpoint")
 
 
 # Former private name, kept while branches written against it land; use default_mapping_set().

@@ -137,6 +137,11 @@ class MappingSet:
     data_sources: list[DataSource] = field(default_factory=list)
     field_capabilities: dict[str, FieldCapabilities] = field(default_factory=dict)
     unsupported: list[UnsupportedLogsource] = field(default_factory=list)
+    # Field capabilities a variant's shipper adds or changes (Elastic Defend's extra `.caseless` subfields).
+    variant_capabilities: dict[str, dict[str, FieldCapabilities]] = field(default_factory=dict)
+
+    def capabilities_for(self, variant: str = "ecs") -> dict[str, FieldCapabilities]:
+        return {**self.field_capabilities, **self.variant_capabilities.get(variant, {})}
 
     @property
     def variants(self) -> list[str]:
@@ -382,7 +387,9 @@ def load_mapping_files(paths: list[Path]) -> MappingSet:
                 if "type" in spec:
                     ftype = v.string(spec["type"], "type") or "keyword"
                     caseless = v.string(spec.get("caseless"), "caseless")
-                    result.field_capabilities[name] = FieldCapabilities(ftype, caseless)
+                    target = (result.field_capabilities if variant == BASE_PIPELINE
+                              else result.variant_capabilities.setdefault(variant, {}))
+                    target[name] = FieldCapabilities(ftype, caseless)
         if "field_sets" in top:
             for name, set_node in top["field_sets"].value.items():
                 if name in field_sets:

@@ -21,6 +21,8 @@ from sigma_es_backend.pipelines.mapping_files import (
 
 # Namespaces that integrations add beside ECS (not in ecs_flat.yml).
 INTEGRATION_NAMESPACES = ("winlog.", "powershell.", "sysmon.",
+                          # Elastic Defend keeps its extensions under *.Ext.
+                          "process.Ext.", "file.Ext.",
                           # non-Windows integrations: each keeps its source's own members under its namespace
                           "aws.cloudtrail.", "azure.", "gcp.audit.", "google_workspace.", "o365.audit.", "okta.",
                           "github.", "kubernetes.audit.", "zeek.", "fortinet.firewall.", "cisco_duo.auth.",

@@ -180,3 +180,40 @@ def test_schema_errors_for_new_keys(tmp_path: Path) -> None:
     assert f"{bad}:5: fields_under prefix 'noprefixdot' must end with '.'" in message
     assert f"{bad}:7: value_map lacks required key 'values'" in message
     assert f"{bad}:9: unsupported log source lacks required key 'reason'" in message
+
+
+def test_registry_lists_the_endpoint_variant() -> None:
+    from sigma_es_backend.pipelines import pipelines
+
+    assert {"ecs", "ecs_endpoint"} <= set(pipelines)
+
+
+ENDPOINT_RULE = """
+title: Defend
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    sel:
+        ParentImage|endswith: '\\\\WmiPrvSe.exe'
+        IntegrityLevel: System
+    condition: sel
+"""
+
+
+def test_endpoint_variant_queries_defend_events_with_its_caseless_fields() -> None:
+    from sigma_es_backend.pipelines import ecs_endpoint_pipeline
+
+    backend = backends["es_lucene"](processing_pipeline=ecs_endpoint_pipeline())
+    assert backend.convert(SigmaCollection.from_yaml(ENDPOINT_RULE)) == [
+        "(event.category:process AND event.type:start AND host.os.type:windows) AND "
+        "(process.parent.executable.caseless:*\\\\wmiprvse.exe AND process.Ext.token.integrity_level_name:system)"]
+    esql = backends["es_esql"](processing_pipeline=ecs_endpoint_pipeline()).convert(SigmaCollection.from_yaml(ENDPOINT_RULE))
+    assert esql[0].startswith("FROM logs-endpoint.events.process-* ")
+
+
+def test_endpoint_variant_keeps_the_ecs_data_sources_defend_does_not_replace() -> None:
+    from sigma_es_backend.pipelines import ecs_endpoint_pipeline
+
+    security = rule("EventID: 4624", "product: windows\n    service: security")
+    assert lucene(ecs_endpoint_pipeline(), security) == ["winlog.channel:Security AND event.code:4624"]
