@@ -9,9 +9,7 @@ from pathlib import Path
 import click
 
 from sigma_es_backend import __version__
-from sigma_es_backend.attack.cli import attack_group
 from sigma_es_backend.backends import backends
-from sigma_es_backend.cluster.cli import cluster
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 
@@ -23,6 +21,8 @@ LAZY_COMMANDS = {
     "test": "sigma_es_backend.harness.cli:test",
     "coverage": "sigma_es_backend.coverage.cli:coverage",
     "deploy": "sigma_es_backend.deploy.cli:deploy",
+    "cluster": "sigma_es_backend.cluster.cli:cluster",
+    "attack": "sigma_es_backend.attack.cli:attack_group",
 }
 
 
@@ -90,8 +90,6 @@ def convert(target: str, pipelines: tuple[str, ...], output_format: str, backend
     sys.exit(run_convert(list(paths), settings, options))
 
 
-cli.add_command(cluster)
-cli.add_command(attack_group)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Batch conversion: many rule files → one result per rule; one bad rule never stops the batch.
 
-Modules: `loading` (find files, libyaml parsing), `converter` (one backend per process, per-rule error
+Modules: `loading` (find files), `parsing` (libyaml parsing), `converter` (one backend per process, per-rule error
 isolation), `batch` (worker processes, file order, cache), `cache` (content-hash cache), `output`
 (query lines, JSON lines, one file per rule), `report` (coverage report), `run` (what
 `sigma-es convert` does). Only `converter` imports pySigma, so a fully cached run never loads it.

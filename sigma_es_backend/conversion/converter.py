@@ -20,7 +20,7 @@ from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import backends
 from sigma_es_backend.conversion.context import data_source_record, required_field_records
-from sigma_es_backend.conversion.loading import parse_rule_documents
+from sigma_es_backend.conversion.parsing import parse_rule_documents
 from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
 from sigma_es_backend.pipelines import pipelines

@@ -1,24 +1,12 @@
-"""Finding rule files and parsing them with libyaml, giving exactly what pySigma's loader gives."""
+"""Finding rule files (no YAML here: a fully cached run never parses one)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
-import yaml
-from yaml.constructor import SafeConstructor
 
 RULE_SUFFIXES = (".yml", ".yaml")
-
-_STR = "tag:yaml.org,2002:str"
-_SEQ = "tag:yaml.org,2002:seq"
-_MAP = "tag:yaml.org,2002:map"
-# Scalar tags built by PyYAML's own SafeConstructor functions (bool, int, float, null, timestamp).
-_SCALARS = {tag: SafeConstructor.yaml_constructors[tag] for tag in (
-    "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
-    "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")}
 
 
 def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -33,64 +21,3 @@ def iter_rule_files(paths: Iterable[Path]) -> Iterator[Path]:
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             found.extend(os.path.join(root, f) for f in files if f.endswith(RULE_SUFFIXES))
         yield from (Path(f) for f in sorted(found))
-
-
-class _Unusual(Exception):
-    """The document uses something the fast builder leaves to PyYAML (merge keys, explicit tags,
-    duplicate or unhashable keys, recursive aliases): pySigma's loader parses it again."""
-
-
-class _RuleLoader(yaml.CSafeLoader):
-    """libyaml composes the nodes (resolving implicit tags as PyYAML does); the Python objects are then
-    built in one pass instead of PyYAML's generic constructor (half of the YAML time on the corpus).
-    Strings are the node's text; other scalars go through SafeConstructor's own functions; aliases give
-    the same object again, as in PyYAML."""
-
-    def construct_document(self, node: yaml.Node) -> Any:
-        self._built: dict[int, Any] = {}
-        self._open: set[int] = set()
-        return self._build(node)
-
-    def _build(self, node: yaml.Node) -> Any:
-        tag = node.tag
-        if tag == _STR and isinstance(node, yaml.ScalarNode):
-            return node.value
-        key = id(node)
-        if key in self._built:
-            return self._built[key]
-        if key in self._open:
-            raise _Unusual("recursive alias")
-        if isinstance(node, yaml.ScalarNode):
-            if tag not in _SCALARS:
-                raise _Unusual(tag)
-            value = _SCALARS[tag](self, node)
-        elif tag == _SEQ:
-            self._open.add(key)
-            value = [self._build(child) for child in node.value]
-        elif tag == _MAP:
-            self._open.add(key)
-            value = {}
-            for key_node, value_node in node.value:
-                name = self._build(key_node)
-                try:
-                    if name in value:
-                        raise _Unusual("duplicate key")
-                except TypeError as error:  # unhashable key
-                    raise _Unusual("unhashable key") from error
-                value[name] = self._build(value_node)
-        else:  # merge keys, sets, omaps, binary, unknown tags
-            raise _Unusual(tag)
-        self._built[key] = value
-        return value
-
-
-def parse_rule_documents(text: bytes | str) -> list[dict]:
-    """YAML documents of a rule file as pySigma's `SigmaYAMLLoader` (libyaml-based, duplicate keys
-    rejected) parses them, None documents dropped; its errors too. pySigma's `load_ruleset` uses the
-    pure-Python parser instead: 60 % of `sigma convert` time on the corpus."""
-    try:
-        return [d for d in yaml.load_all(text, Loader=_RuleLoader) if d is not None]
-    except _Unusual:
-        from sigma.rule.base import SigmaYAMLLoader
-
-        return [d for d in yaml.load_all(text, Loader=SigmaYAMLLoader) if d is not None]

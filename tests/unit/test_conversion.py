@@ -198,7 +198,7 @@ def test_rule_loader_gives_what_pysigmas_loader_gives(text: str) -> None:
     import yaml
     from sigma.rule.base import SigmaYAMLLoader
 
-    from sigma_es_backend.conversion.loading import parse_rule_documents
+    from sigma_es_backend.conversion.parsing import parse_rule_documents
 
     def outcome(load) -> str:
         try:
@@ -213,7 +213,7 @@ def test_rule_loader_gives_what_pysigmas_loader_gives(text: str) -> None:
 def test_rule_loader_rejects_duplicate_keys_with_pysigmas_message() -> None:
     import yaml
 
-    from sigma_es_backend.conversion.loading import parse_rule_documents
+    from sigma_es_backend.conversion.parsing import parse_rule_documents
 
     with pytest.raises(yaml.YAMLError, match="Duplicate key 'a'"):
         parse_rule_documents("a: 1\nb: 2\na: 3\n")
