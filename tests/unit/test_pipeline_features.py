@@ -217,3 +217,35 @@ def test_endpoint_variant_keeps_the_ecs_data_sources_defend_does_not_replace() -
 
     security = rule("EventID: 4624", "product: windows\n    service: security")
     assert lucene(ecs_endpoint_pipeline(), security) == ["winlog.channel:Security AND event.code:4624"]
+
+
+SECURITY_RULE = """
+title: Privileges
+logsource:
+    product: windows
+    service: security
+detection:
+    sel:
+        EventID: 4673
+        PrivilegeList{modifier}: SeLoadDriverPrivilege
+    condition: sel
+"""
+
+
+def test_token_list_keeps_contains_on_the_split_privilege_list() -> None:
+    from sigma_es_backend.pipelines import ecs_pipeline
+
+    query = backends["es_lucene"](processing_pipeline=ecs_pipeline()).convert(
+        SigmaCollection.from_yaml(SECURITY_RULE.format(modifier="|contains")))
+    assert query == ["winlog.channel:Security AND (event.code:4673 AND winlog.event_data.PrivilegeList:"
+                     "/.*[Ss][Ee][Ll][Oo][Aa][Dd][Dd][Rr][Ii][Vv][Ee][Rr][Pp][Rr][Ii][Vv][Ii][Ll][Ee][Gg][Ee].*/)"]
+
+
+def test_token_list_refuses_a_match_on_the_whole_list() -> None:
+    from sigma_es_backend.pipelines import ecs_pipeline
+
+    # The integration stores 4673's "SeA SeB" as [SeA, SeB]: equality with one token would over-match.
+    with pytest.raises(SigmaError, match=r"rule 'Privileges': field 'PrivilegeList' is a whitespace-separated list "
+                                         r"that the integration splits .* only `contains`"):
+        backends["es_lucene"](processing_pipeline=ecs_pipeline()).convert(
+            SigmaCollection.from_yaml(SECURITY_RULE.format(modifier="")))
