@@ -47,6 +47,9 @@ KQL_RE = {"es_kql": "KQL has no regular expressions"}
 
 NO_DATE_PARTS = {"es_lucene": "query_string cannot extract date parts", "es_kql": "KQL cannot extract date parts",
                  "es_eql": "the language has no date functions"}
+# Analyzed text fields: only ES|QL compares the whole value.
+TEXT_FIELD = {backend: "analyzed text field|regular expression on match_only_text" for backend in BACKEND_IDS
+              if backend != "es_esql"}
 FIELDREF_NO = {"es_lucene": "query_string cannot compare two fields", "es_kql": "KQL cannot compare two fields"}
 
 
@@ -449,9 +452,23 @@ CASES: list[FeatureCase] = [
                 {"first", "second_upper"}, pipeline_vars={"admin_tools": ["x1", "y2"]}),
     FeatureCase("expand_missing", "no_pipeline_value", "sel:\n  OriginalFileName|expand: '%admin_tools%'\ncondition: sel",
                 {"x": {OFN: "x"}}, set(), raises=everywhere("placeholder %admin_tools% has no value")),
-    FeatureCase("text_fields", "contains", "sel:\n  CommandLine|contains: 'x'\ncondition: sel",
-                {"x": {CMD: "x"}}, set(), field_types={CMD: "match_only_text"},
-                raises=everywhere("analyzed text field")),
+    # ES|QL compares the whole value of a text field; the other languages would match analyzed terms.
+    FeatureCase("text_fields", "contains", "sel:\n  CommandLine|contains: 'new-object net.'\ncondition: sel",
+                {"substring_upper": {CMD: "$a = New-Object Net.WebClient"}, "terms_reordered": {CMD: "net. new-object"},
+                 "other": {CMD: "new-objectnet."}, "missing": {}},
+                {"substring_upper"}, field_types={CMD: "match_only_text"},
+                raises=TEXT_FIELD),
+    FeatureCase("text_fields", "equals_startswith_re", "sel1:\n  CommandLine: 'Get-Process'\n"
+                "sel2:\n  CommandLine|startswith: 'iex '\nsel3:\n  CommandLine|re: '^a[0-9]+b$'\n"
+                "condition: 1 of sel*",
+                {"eq_lower": {CMD: "get-process"}, "eq_longer": {CMD: "Get-Process -Id 4"}, "starts": {CMD: "IEX (x)"},
+                 "starts_later": {CMD: "x; iex (x)"}, "re": {CMD: "a12b"}, "re_inner": {CMD: "xa12b"}},
+                {"eq_lower", "starts", "re"}, field_types={CMD: "match_only_text"},
+                raises=TEXT_FIELD),
+    FeatureCase("text_fields", "not_contains", "sel:\n  CommandLine|contains: 'x'\ncondition: not sel",
+                {"has": {CMD: "aXb"}, "without": {CMD: "abc"}, "missing": {}},
+                {"without", "missing"}, field_types={CMD: "match_only_text"},
+                raises=TEXT_FIELD),
 ]
 
 

@@ -2,6 +2,11 @@
 
 ES|QL comparisons and LIKE are case-sensitive: case-insensitive Sigma matches compare the
 lower-cased field with the lower-cased value (`TO_LOWER(field) == "value"`).
+
+Analyzed `text` fields (e.g. `powershell.file.script_block_text`) match exactly: ES|QL does not
+query the analyzed terms; it reads a text field's keyword-family subfield or else the string from
+`_source` and evaluates `==`, LIKE, RLIKE and TO_LOWER on that whole value (Elasticsearch ES|QL
+limitations, "_text fields behave like keyword fields_").
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class EsqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     and_token: ClassVar[str] = "AND"
     not_token: ClassVar[str] = "NOT"
     eq_token: ClassVar[str] = " == "
+    text_fields_exact: ClassVar[bool] = True
 
     present_guard: ClassVar[str] = "({field} IS NOT NULL AND {expr})"
     string_eq: ClassVar[dict[bool, str]] = {False: "{field} == {value}", True: "{field} == {value}"}

@@ -101,7 +101,9 @@ FEATURES: tuple[Feature, ...] = (
             **_all(ERROR)),
     Feature("expand", "`expand` with values from the pipeline (`value_placeholders` and `vars`)", **_all(OK)),
     Feature("expand_missing", "`expand` placeholders without a pipeline value", **_all(ERROR)),
-    Feature("text_fields", "analyzed text fields (e.g. `powershell.file.script_block_text`)", **_all(ERROR)),
+    Feature("text_fields", "analyzed text fields (e.g. `powershell.file.script_block_text`)",
+            **{**_all(Support(False, "query_string / DSL / EQL / KQL match analyzed terms")),
+               "es_esql": Support(True, "compares the field's whole value")}),
 )
 
 FEATURES_BY_ID = {feature.id: feature for feature in FEATURES}

@@ -66,6 +66,10 @@ class ThreeValuedTextBackend(TextQueryBackend):
     # True when the case-insensitive equality operator also reads `*`/`?` as wildcards (EQL `:`):
     # values are then rendered through the wildcard path, which escapes or falls back to a regex.
     insensitive_eq_is_wildcard: ClassVar[bool] = False
+    # True when string comparisons, LIKE and RLIKE on an analyzed `text` field read the field's whole
+    # value (ES|QL: the exact keyword subfield or `_source`), so text fields match exactly like keyword
+    # fields. False (EQL): the language's text-field behaviour is not documented as exact — error.
+    text_fields_exact: ClassVar[bool] = False
 
     def escape_and_quote_field(self, field_name: str) -> str:
         return self.quote_field(field_name)
@@ -103,7 +107,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
 
     def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> str:
         caps = field_capabilities(state, field)
-        if caps.is_text:
+        if caps.is_text and not self.text_fields_exact:
             raise text_field_error(field, cond, self.identifier)
         if caps.is_boolean:
             value = self.bool_values[boolean_value(field, pattern, cond, self.identifier)]
@@ -142,7 +146,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
         value = cond.value
         assert isinstance(value, SigmaRegularExpression)
         caps = field_capabilities(state, cond.field)
-        if caps.is_text or caps.is_ip or caps.is_numeric:
+        if (caps.is_text and not self.text_fields_exact) or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
         try:
             translated = regex.translate(
@@ -167,7 +171,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
         if caps.is_ip:
             expr = self.cidr_ip_expression.format(field=self.quote_field(cond.field),
                                                   value=self.string_literal(str(value.network)))
-        elif caps.is_text or caps.is_numeric:
+        elif (caps.is_text and not self.text_fields_exact) or caps.is_numeric:
             raise unsupported(f"cidr on {caps.type} field '{cond.field}'", cond, self.identifier)
         else:
             regexp = ipv4_cidr_regexp(value, cond, self.identifier)

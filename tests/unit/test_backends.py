@@ -127,3 +127,19 @@ def test_fieldref_to_an_unmapped_field_fails_naming_it() -> None:
     detection = "    sel:\n        Image|fieldref: NoSuchField\n    condition: sel"
     with pytest.raises(Exception, match="field 'NoSuchField' has no ECS mapping"):
         convert(rule(detection, "category: process_creation\n    product: windows"), "es_dsl")
+
+
+PS_SCRIPT = "category: ps_script\n    product: windows"
+SCRIPT_BLOCK = SEL.format("ScriptBlockText|contains: 'Invoke-Mimikatz'")
+
+
+def test_esql_matches_the_whole_value_of_the_script_block_text_field() -> None:
+    # powershell.file.script_block_text is an analyzed text field: ES|QL reads its whole value
+    (query,) = convert(rule(SCRIPT_BLOCK, PS_SCRIPT), "es_esql")
+    assert 'TO_LOWER(powershell.file.script_block_text) LIKE "*invoke-mimikatz*"' in query
+
+
+@pytest.mark.parametrize("target", ["es_lucene", "es_dsl", "es_eql", "es_kql"])
+def test_other_languages_refuse_the_script_block_text_field(target: str) -> None:
+    with pytest.raises(Exception, match="'powershell.file.script_block_text' is an analyzed text field"):
+        convert(rule(SCRIPT_BLOCK, PS_SCRIPT), target)
