@@ -32,10 +32,6 @@ BASE_EVENTS: dict[str, dict[str, Any]] = {
 }
 PRODUCT = {"process_creation": "windows", "network_connection": "windows", "dns_query": "windows",
            "image_load": "windows"}
-# Lucene on OpenSearch: query_string wildcard/regexp terms on wildcard-typed fields are refused.
-NGRAMS = {"es_lucene": "OpenSearch's query_string evaluates it on n-grams"}
-# DSL on OpenSearch: wildcard-typed fields mis-evaluate a literal backslash next to a wildcard / in a RegExp.
-BACKSLASH = {**NGRAMS, "es_dsl": "literal backslash that OpenSearch's wildcard field mis-evaluates"}
 
 
 # KQL (es_kql): no case-insensitive operator, `*` as the only wildcard, whitespace splits wildcard values.
@@ -134,7 +130,7 @@ CASES: list[FeatureCase] = [
     FeatureCase("case_insensitive", "wildcard_field", "sel:\n  CommandLine: 'whoami /all'\ncondition: sel",
                 {"exact": {CMD: "whoami /all"}, "upper": {CMD: "WHOAMI /ALL"}, "longer": {CMD: "whoami /all x"},
                  "missing": {}},
-                {"exact", "upper"}, raises={**NGRAMS, **KQL_CASE}),
+                {"exact", "upper"}, raises=KQL_CASE),
     # --- cased -----------------------------------------------------------------------------------
     FeatureCase("cased", "keyword_with_caseless", f"sel:\n  Image|cased: '{CMD_EXE}'\ncondition: sel",
                 {"exact": {EXE: CMD_EXE}, "upper": {EXE: CMD_EXE.upper()}, "lower": {EXE: CMD_EXE.lower()}},
@@ -161,7 +157,7 @@ CASES: list[FeatureCase] = [
                 {"literal", "upper"}),
     FeatureCase("wildcards", "wildcard_field", "sel:\n  CommandLine: '* -e? *'\ncondition: sel",
                 {"enc": {CMD: "ps -eX abc"}, "upper": {CMD: "PS -EC ABC"}, "no_space": {CMD: "ps -eXabc"}},
-                {"enc", "upper"}, raises={**NGRAMS, **KQL_QMARK}),
+                {"enc", "upper"}, raises=KQL_QMARK),
     # --- contains / startswith / endswith -------------------------------------------------------
     FeatureCase("contains", "contains_caseless", "sel:\n  Image|contains: '\\System32\\'\ncondition: sel",
                 {"match": {EXE: CMD_EXE}, "upper": {EXE: CMD_EXE.upper()}, "no": {EXE: "C:\\Windows\\cmd.exe"},
@@ -178,14 +174,14 @@ CASES: list[FeatureCase] = [
     FeatureCase("contains", "contains_wildcard_field", "sel:\n  CommandLine|contains: ' -enc '\ncondition: sel",
                 {"lower": {CMD: "powershell -nop -enc SQBFAFgA"}, "upper": {CMD: "POWERSHELL -NOP -ENC SQB"},
                  "no_spaces": {CMD: "powershell -encSQB"}, "missing": {}},
-                {"lower", "upper"}, raises={**NGRAMS, **KQL_SPACE}),
+                {"lower", "upper"}, raises=KQL_SPACE),
     FeatureCase("contains", "startswith_wildcard_field", "sel:\n  CommandLine|startswith: 'cmd /c'\ncondition: sel",
                 {"match": {CMD: "CMD /C whoami"}, "inner": {CMD: "x cmd /c"}},
-                {"match"}, raises={**NGRAMS, **KQL_SPACE}),
+                {"match"}, raises=KQL_SPACE),
     FeatureCase("contains", "backslash_before_wildcard_on_wildcard_field",
                 "sel:\n  CommandLine|contains: '\\Windows\\Temp\\'\ncondition: sel",
                 {"match": {CMD: "copy x C:\\WINDOWS\\TEMP\\y"}, "no": {CMD: "copy x C:\\Windows\\Temp"}},
-                {"match"}, raises={**BACKSLASH, **KQL_CASE}),
+                {"match"}, raises=KQL_CASE),
     # --- all -------------------------------------------------------------------------------------
     FeatureCase("all", "contains_all", "sel:\n  Image|contains|all: ['\\Temp\\', '.scr']\ncondition: sel",
                 {"both": {EXE: "C:\\Temp\\x.SCR"}, "first": {EXE: "C:\\Temp\\x.exe"}, "second": {EXE: "C:\\x.scr"}},
@@ -193,7 +189,7 @@ CASES: list[FeatureCase] = [
     FeatureCase("all", "contains_all_wildcard_field",
                 "sel:\n  CommandLine|contains|all: ['-nop', '-w hidden']\ncondition: sel",
                 {"both": {CMD: "powershell -NOP -W Hidden -c x"}, "one": {CMD: "powershell -nop -c x"}},
-                {"both"}, raises={**NGRAMS, **KQL_CASE}),
+                {"both"}, raises=KQL_CASE),
     # --- base64 / base64offset --------------------------------------------------------------------
     FeatureCase("base64", "base64_exact", "sel:\n  CurrentDirectory|base64: 'C:\\Temp\\'\ncondition: sel",
                 {"encoded": {CWD: b64(b"C:\\Temp\\")}, "plain": {CWD: "C:\\Temp\\"},
@@ -204,7 +200,7 @@ CASES: list[FeatureCase] = [
                 {**{k: {CMD: "powershell -enc " + v}
                     for k, v in b64_at_offsets(b"$a=1;", b"iex (New-Object", b" Net.WebClient)").items()},
                  "other_text": {CMD: "powershell -enc " + b64(b"$a=1;ie x (New-Object Net.WebClient)")}},
-                {"offset0", "offset1", "offset2"}, raises={**NGRAMS, **KQL_CASE}),
+                {"offset0", "offset1", "offset2"}, raises=KQL_CASE),
     FeatureCase("base64", "base64offset_keyword",
                 "sel:\n  CurrentDirectory|base64offset|contains: 'secret'\ncondition: sel",
                 {**{k: {CWD: v} for k, v in b64_at_offsets(b"ab", b"secret", b"xyz").items()},
@@ -217,7 +213,7 @@ CASES: list[FeatureCase] = [
                     for k, v in b64_at_offsets("ab".encode("utf-16-le"), "ping".encode("utf-16-le"),
                                                " 1.2.3.4".encode("utf-16-le")).items()},
                  "utf8": {CMD: "powershell -e " + b64(b"abping 1.2.3.4")}},
-                {"offset0", "offset1", "offset2"}, raises={**NGRAMS, **KQL_CASE}),
+                {"offset0", "offset1", "offset2"}, raises=KQL_CASE),
     FeatureCase("utf16", "wide_keyword", "sel:\n  CurrentDirectory|wide|base64: 'ab'\ncondition: sel",
                 {"le": {CWD: b64("ab".encode("utf-16-le"))}, "be": {CWD: b64("ab".encode("utf-16-be"))}},
                 {"le"}, raises=KQL_CASE),
@@ -228,7 +224,7 @@ CASES: list[FeatureCase] = [
     FeatureCase("windash", "wildcard_field", "sel:\n  CommandLine|windash|contains: ' -enc '\ncondition: sel",
                 {"hyphen": {CMD: "ps -enc x"}, "slash": {CMD: "ps /enc x"}, "en_dash": {CMD: "ps \u2013enc x"},
                  "em_dash": {CMD: "ps \u2014enc x"}, "bar": {CMD: "ps \u2015ENC x"}, "underscore": {CMD: "ps _enc x"}},
-                {"hyphen", "slash", "en_dash", "em_dash", "bar"}, raises={**NGRAMS, **KQL_SPACE}),
+                {"hyphen", "slash", "en_dash", "em_dash", "bar"}, raises=KQL_SPACE),
     FeatureCase("windash", "keyword", "sel:\n  CurrentDirectory|windash: '-x'\ncondition: sel",
                 {"hyphen": {CWD: "-x"}, "slash": {CWD: "/X"}, "en_dash": {CWD: "\u2013x"}, "other": {CWD: "+x"}},
                 {"hyphen", "slash", "en_dash"}),
@@ -257,10 +253,10 @@ CASES: list[FeatureCase] = [
                 {"match"}, raises=KQL_RE),
     FeatureCase("re", "wildcard_field", "sel:\n  CommandLine|re: '-enc [A-Za-z0-9+/=]{8,}'\ncondition: sel",
                 {"match": {CMD: "ps -enc SQBFAFgA=="}, "short": {CMD: "ps -enc SQB"}},
-                {"match"}, raises={**NGRAMS, **KQL_RE}),
+                {"match"}, raises=KQL_RE),
     FeatureCase("re", "backslash_on_wildcard_field", "sel:\n  CommandLine|re: '\\\\Temp\\\\'\ncondition: sel",
                 {"match": {CMD: "copy C:\\Temp\\x"}, "no": {CMD: "copy C:/Temp/x"}},
-                {"match"}, raises={**BACKSLASH, **KQL_RE}),
+                {"match"}, raises=KQL_RE),
     FeatureCase("re_untranslatable", "word_boundary", "sel:\n  OriginalFileName|re: 'foo\\bbar'\ncondition: sel",
                 {"x": {OFN: "foo"}}, set(), raises={**everywhere(r"the escape '\\b' has no Lucene equivalent"), **KQL_RE}),
     # --- cidr --------------------------------------------------------------------------------------
@@ -377,7 +373,7 @@ CASES: list[FeatureCase] = [
     FeatureCase("special_values", "trailing_backslash_keyword", "sel:\n  OriginalFileName|startswith: 'C:\\T\\'\ncondition: sel",
                 {"match": {OFN: "c:\\t\\x"}, "no": {OFN: "C:\\Tx"}}, {"match"}),
     FeatureCase("special_values", "trailing_backslash_wildcard_field", "sel:\n  CommandLine|endswith: 'dir C:\\'\ncondition: sel",
-                {"match": {CMD: "cmd /c DIR c:\\"}, "no": {CMD: "cmd /c dir C:"}}, {"match"}, raises={**NGRAMS, **KQL_SPACE}),
+                {"match": {CMD: "cmd /c DIR c:\\"}, "no": {CMD: "cmd /c dir C:"}}, {"match"}, raises=KQL_SPACE),
     FeatureCase("special_values", "quotes", "sel:\n  OriginalFileName: 'say \"hi\" it''s'\ncondition: sel",
                 {"exact": {OFN: "say \"hi\" it's"}, "upper": {OFN: "SAY \"HI\" IT'S"}, "no_quotes": {OFN: "say hi its"}},
                 {"exact", "upper"}, raises=KQL_CASE),
@@ -394,7 +390,7 @@ CASES: list[FeatureCase] = [
     FeatureCase("special_values", "reserved_wildcard_field", f"sel:\n  CommandLine|contains: '{RESERVED_SIGMA}'\ncondition: sel",
                 {"exact": {CMD: "<" + RESERVED + ">"}, "upper": {CMD: RESERVED.upper()},
                  "star_wildcard": {CMD: RESERVED.replace("*", "XY")}},
-                {"exact", "upper"}, raises={**NGRAMS, **KQL_CASE}),
+                {"exact", "upper"}, raises=KQL_CASE),
     FeatureCase("special_values", "unicode", "sel:\n  OriginalFileName|contains: 'Ünï✓日本'\ncondition: sel",
                 {"exact": {OFN: "x Ünï✓日本 y"}, "lower": {OFN: "ünï✓日本"}, "upper": {OFN: "ÜNÏ✓日本"},
                  "other": {OFN: "Uni✓日本"}},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionItem, ConditionNOT
@@ -58,15 +58,22 @@ class FieldCapabilities:
 KEYWORD = FieldCapabilities()
 
 
-def field_capabilities(state: ConversionState, field: str) -> FieldCapabilities:
-    """Capabilities declared by the pipeline for `field`; unknown fields are plain keywords."""
+def field_capabilities(state: ConversionState, field: str, engine: str = "elasticsearch") -> FieldCapabilities:
+    """Capabilities declared by the pipeline for `field`; unknown fields are plain keywords.
+
+    With `engine="opensearch"` a field declared `wildcard` is a keyword: the capabilities then describe the
+    index template this tool ships for OpenSearch (events/templates.py maps ECS wildcard fields as keyword,
+    as query_string cannot match OpenSearch's wildcard type exactly; README).
+    """
     table: dict[str, Any] = state.processing_state.get(FIELD_CAPABILITIES_STATE) or {}
     caps = table.get(field)
     if caps is None:
         return KEYWORD
-    if isinstance(caps, FieldCapabilities):
-        return caps
-    return FieldCapabilities(**caps)
+    if not isinstance(caps, FieldCapabilities):
+        caps = FieldCapabilities(**caps)
+    if engine == "opensearch" and caps.type == "wildcard":
+        return replace(caps, type="keyword")
+    return caps
 
 
 def index_patterns(state: ConversionState) -> tuple[str, ...]:
@@ -111,16 +118,6 @@ def target_engine(backend: Any) -> str:
     if engine not in ENGINES:
         raise unsupported(f"unknown engine '{engine}' (elasticsearch or opensearch)", backend=backend.identifier)
     return engine
-
-
-def opensearch_wildcard_field_backslash_error(field: str, cond: Any, backend: str, what: str
-                                              ) -> SigmaFeatureNotSupportedByBackendError:
-    # OpenSearch 2.19's wildcard field type returns no hits for a wildcard pattern whose literal
-    # backslash is directly followed by `*` or `?`, and for regexps with a literal backslash
-    # (tests/live prove the error is needed: keyword fields answer the same queries correctly).
-    return unsupported(f"{what} on wildcard-typed field '{field}' has a literal backslash that OpenSearch's "
-                       "wildcard field mis-evaluates (no hits); target Elasticsearch or map the field as keyword",
-                       cond, backend)
 
 
 def backslash_before_wildcard(pattern: Pattern) -> bool:

@@ -39,7 +39,6 @@ from sigma_es_backend.backends.common import (
     fieldref_operation,
     ipv4_cidr_regexp,
     keywords_error,
-    opensearch_wildcard_field_backslash_error,
     string_pattern,
     target_engine,
     text_field_error,
@@ -104,10 +103,6 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
         """`-O engine=opensearch|elasticsearch` (default elasticsearch): where the query will run."""
         return target_engine(self)
 
-    def _check_wildcard_field_regexp(self, field: str, caps: Any, regexp: str, cond: Any) -> None:
-        if caps.type == "wildcard" and self.engine == "opensearch" and "\\\\" in regexp:
-            raise opensearch_wildcard_field_backslash_error(field, cond, self.identifier, "regular expression")
-
     # --- strings ---------------------------------------------------------------------------------
     def convert_condition_field_eq_val_str(self, cond: ConditionFieldEqualsValueExpression,
                                            state: ConversionState) -> Query:
@@ -116,7 +111,7 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
     convert_condition_field_eq_val_str_case_sensitive = convert_condition_field_eq_val_str
 
     def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> Query:
-        caps = field_capabilities(state, field)
+        caps = field_capabilities(state, field, self.engine)
         if caps.is_text:
             raise text_field_error(field, cond, self.identifier)
         if caps.is_boolean:
@@ -129,14 +124,21 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
             return {"exists": {"field": field}}
         if not pattern.cased and pattern.has_non_ascii_case():
             # case_insensitive folds ASCII only: spell every case form out as a character class
-            regexp = escaping.regexp_from_pattern(pattern, case_insensitive=True, delimiter_escape=False)
-            self._check_wildcard_field_regexp(field, caps, regexp, cond)
+            regexp = escaping.regexp_from_pattern(pattern, case_insensitive=True, delimiter_escape=False,
+                                                  backslash_class=caps.type == "wildcard")
             return {"regexp": {field: {"value": regexp, "flags": "ALL"}}}
         options = {} if pattern.cased or not pattern.has_case() else {"case_insensitive": True}
         if not pattern.has_wildcards:
             return {"term": {field: {"value": pattern.text, **options}}}
-        if caps.type == "wildcard" and self.engine == "opensearch" and backslash_before_wildcard(pattern):
-            raise opensearch_wildcard_field_backslash_error(field, cond, self.identifier, "wildcard value")
+        if caps.type == "wildcard" and backslash_before_wildcard(pattern):
+            # The wildcard field type of OpenSearch (2.19) answers a wildcard query wrongly when an escaped
+            # backslash is directly followed by `*` or `?` (`*\\Temp\\*` finds nothing), and its regexp query
+            # misses a bare `\\` next to an anchor (`a\\.*`); the class `[\\\\]` it evaluates exactly
+            # (tests/live/test_wildcard_field_live.py, every placement against a keyword field). The same
+            # regexp is exact on Elasticsearch, so this holds for both engines.
+            regexp = escaping.regexp_from_pattern(pattern, case_insensitive=bool(options), delimiter_escape=False,
+                                                  backslash_class=True)
+            return {"regexp": {field: {"value": regexp, "flags": "ALL"}}}
         # On wildcard-typed fields OpenSearch reads `*`, `?` and `\\` in a prefix value as pattern
         # syntax (checked on 2.19): the escaped wildcard query below is exact there.
         if pattern.is_prefix() and caps.type != "wildcard":
@@ -148,7 +150,7 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
                                            state: ConversionState) -> Query:
         assert isinstance(cond.value, SigmaNumber)
         value = cond.value.number
-        if field_capabilities(state, cond.field).is_numeric:
+        if field_capabilities(state, cond.field, self.engine).is_numeric:
             return {"term": {cond.field: {"value": value}}}
         return {"term": {cond.field: {"value": str(value)}}}
 
@@ -161,7 +163,7 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
                                           state: ConversionState) -> Query:
         value = cond.value
         assert isinstance(value, SigmaRegularExpression)
-        caps = field_capabilities(state, cond.field)
+        caps = field_capabilities(state, cond.field, self.engine)
         if caps.is_text or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
         ignore_case = SigmaRegularExpressionFlag.IGNORECASE in value.flags
@@ -176,14 +178,13 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
             )
         except regex.RegexTranslationError as error:
             raise unsupported(str(error), cond, self.identifier) from error
-        self._check_wildcard_field_regexp(cond.field, caps, translated, cond)
         return {"regexp": {cond.field: {"value": translated, "flags": "ALL"}}}
 
     def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,
                                             state: ConversionState) -> Query:
         value = cond.value
         assert isinstance(value, SigmaCIDRExpression)
-        caps = field_capabilities(state, cond.field)
+        caps = field_capabilities(state, cond.field, self.engine)
         if caps.is_ip:
             return {"term": {cond.field: {"value": str(value.network)}}}
         if caps.is_text or caps.is_numeric:

@@ -72,8 +72,14 @@ def regexp_literal_char(c: str, case_insensitive: bool, reserved: frozenset[str]
 
 
 @lru_cache(maxsize=8192)  # bulk conversion renders the same values in many rules
-def regexp_from_pattern(pattern: Pattern, case_insensitive: bool, delimiter_escape: bool = True) -> str:
-    """Lucene RegExp (anchored, as Lucene matches whole values) equivalent to a Sigma pattern."""
+def regexp_from_pattern(pattern: Pattern, case_insensitive: bool, delimiter_escape: bool = True,
+                        backslash_class: bool = False) -> str:
+    """Lucene RegExp (anchored, as Lucene matches whole values) equivalent to a Sigma pattern.
+
+    backslash_class: a literal backslash as the class `[\\\\]` (the escaped backslash twice) instead of the
+    escape `\\`: the form OpenSearch's wildcard field type evaluates exactly next to an anchor or a wildcard
+    (see DslBackend.match_pattern; `[\\-\\]` is no range in Lucene: it matches `-` too).
+    """
     reserved = LUCENE_REGEXP_RESERVED if delimiter_escape else LUCENE_REGEXP_RESERVED - {"/"}
     out = []
     for c in pattern.chars():
@@ -81,6 +87,8 @@ def regexp_from_pattern(pattern: Pattern, case_insensitive: bool, delimiter_esca
             out.append(".*")
         elif c is Wildcard.SINGLE:
             out.append(".")
+        elif c == "\\" and backslash_class:
+            out.append("[\\\\\\\\]")
         else:
             out.append(regexp_literal_char(c, case_insensitive, reserved))
     return "".join(out)

@@ -46,33 +46,28 @@ def _all(support: Support) -> dict[str, Support]:
     return dict.fromkeys(BACKEND_IDS, support)
 
 
-WILDCARD_FIELD_NOTE = "error on wildcard-typed fields with `-O engine=opensearch`"
 # KQL has no case-insensitive operator and Kibana splits wildcard values at whitespace.
 KQL_CASE_NOTE = "`.caseless` subfields or values with at most 16 case spellings, else error"
 KQL_PATTERN_NOTE = "no whitespace inside `*` patterns, else error"
 KQL_CASE_ERROR = Support(False, "needs case-insensitive matching without `.caseless`")
-BACKSLASH_NOTE = ("with `-O engine=opensearch`: error on wildcard-typed fields for a literal backslash "
-                  "next to a wildcard")
-REGEXP_BACKSLASH_NOTE = ("with `-O engine=opensearch`: error on wildcard-typed fields for a RegExp with "
-                         "a literal backslash")
 
 FEATURES: tuple[Feature, ...] = (
     Feature("case_insensitive", "plain values, case-insensitive (keyword, `.caseless`, wildcard fields)",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
+            es_lucene=OK, es_dsl=OK, es_eql=OK, es_esql=OK,
             es_kql=Support(True, KQL_CASE_NOTE)),
     Feature("cased", "`cased`", **_all(OK)),
     Feature("wildcards", "`*` / `?` wildcards, escaped `\\*` `\\?` literals",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=OK, es_eql=OK, es_esql=OK,
+            es_lucene=OK, es_dsl=OK, es_eql=OK, es_esql=OK,
             es_kql=Support(True, "`*` only: `?` is an error")),
     Feature("contains", "`contains` / `startswith` / `endswith`",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=Support(True, BACKSLASH_NOTE), es_eql=OK,
+            es_lucene=OK, es_dsl=OK, es_eql=OK,
             es_esql=OK, es_kql=Support(True, KQL_PATTERN_NOTE)),
     Feature("all", "`all`", **_all(OK)),
     Feature("base64", "`base64`, `base64offset`", **{**_all(OK), "es_kql": KQL_CASE_ERROR}),
     Feature("utf16", "`wide` (UTF-16LE), `utf16be`", **{**_all(OK), "es_kql": KQL_CASE_ERROR}),
     Feature("windash", "`windash`", **{**_all(OK), "es_kql": Support(True, KQL_PATTERN_NOTE)}),
     Feature("re", "`re` with `i` / `m` / `s` (translated to anchored Lucene RegExp)",
-            es_lucene=Support(True, WILDCARD_FIELD_NOTE), es_dsl=Support(True, REGEXP_BACKSLASH_NOTE),
+            es_lucene=OK, es_dsl=OK,
             es_eql=OK, es_esql=OK, es_kql=Support(False, "KQL has no regular expressions")),
     Feature("re_untranslatable", "`re` with lookaround, backreference, `\\b`", **_all(ERROR)),
     Feature("cidr_ip", "`cidr` IPv4 and IPv6 on ip fields", **_all(OK)),

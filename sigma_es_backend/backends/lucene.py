@@ -111,17 +111,12 @@ class LuceneBackend(detection_formats.KibanaRuleFormats, detection_formats.OpenS
         """`-O engine=opensearch|elasticsearch` (default elasticsearch): where the query will run."""
         return target_engine(self)
 
-    def _check_wildcard_field(self, field: str, caps: Any, cond: Any) -> None:
-        # OpenSearch (checked on 2.19) turns query_string wildcard and regexp terms on `wildcard`-typed
-        # fields into plain Lucene queries over the field's n-gram index terms, which miss matches.
-        # Its DSL wildcard/regexp queries are right: use es_dsl there.
-        if caps.type == "wildcard" and self.engine == "opensearch":
-            raise unsupported(
-                f"wildcard or regular-expression match on wildcard-typed field '{field}': OpenSearch's "
-                "query_string evaluates it on n-grams and misses events; use the es_dsl target", cond,
-                self.identifier)
-
     def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> str:
+        # A field declared `wildcard` is queried like a keyword. On Elasticsearch query_string matches the
+        # wildcard type exactly; OpenSearch's wildcard type it cannot (wildcard/regexp terms are answered
+        # from n-grams alone: misses and over-matches, tests/live/test_wildcard_field_live.py), so for
+        # OpenSearch the bundled index template maps ECS wildcard fields as keyword (events/templates.py)
+        # and the README makes that a requirement.
         caps = field_capabilities(state, field)
         if caps.is_text:
             raise text_field_error(field, cond, self.identifier)
@@ -132,8 +127,6 @@ class LuceneBackend(detection_formats.KibanaRuleFormats, detection_formats.OpenS
             if pattern.has_wildcards:
                 raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
-        if pattern.has_wildcards or not (pattern.cased or not pattern.has_case() or caps.caseless):
-            self._check_wildcard_field(field, caps, cond)
         if pattern.cased or not pattern.has_case():
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
         if caps.caseless:
@@ -154,7 +147,6 @@ class LuceneBackend(detection_formats.KibanaRuleFormats, detection_formats.OpenS
         caps = field_capabilities(state, cond.field)
         if caps.is_text or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
-        self._check_wildcard_field(cond.field, caps, cond)
         try:
             translated = regex.translate(
                 value.to_plain(),
@@ -178,7 +170,6 @@ class LuceneBackend(detection_formats.KibanaRuleFormats, detection_formats.OpenS
         if caps.is_text or caps.is_numeric:
             raise unsupported(f"cidr on {caps.type} field '{cond.field}'", cond, self.identifier)
         regexp = ipv4_cidr_regexp(value, cond, self.identifier)
-        self._check_wildcard_field(cond.field, caps, cond)
         return f"{field}:{escaping.lucene_regexp_term(regexp)}"
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,

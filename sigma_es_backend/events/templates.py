@@ -19,7 +19,13 @@ from sigma_es_backend.backends.common import FieldCapabilities
 
 # scaled_float lives in OpenSearch's mapper-extras module, which the local node does not load; a double
 # answers the same term and range queries (only the stored precision differs).
-OPENSEARCH_TYPE_REPLACEMENTS = {"constant_keyword": "keyword", "flattened": "flat_object", "scaled_float": "double"}
+# wildcard → keyword: OpenSearch's wildcard field type answers query_string wildcard/regexp terms from its
+# n-grams and misses events (checked on 2.19: `cl:*Roaming*` finds nothing), and its wildcard query misses
+# an escaped backslash before `*`/`?`; a keyword field answers every query exactly
+# (tests/live/test_wildcard_field_live.py). With `-O engine=opensearch` the backends read fields declared
+# `wildcard` as keyword to match (backends/common.py field_capabilities; README).
+OPENSEARCH_TYPE_REPLACEMENTS = {"constant_keyword": "keyword", "flattened": "flat_object", "scaled_float": "double",
+                                "wildcard": "keyword"}
 # Mapping parameters Elasticsearch has and OpenSearch rejects; none changes how a query matches.
 ELASTICSEARCH_ONLY_PARAMETERS = ("synthetic_source_keep", "time_series_dimension", "time_series_metric")
 CASELESS_NORMALIZER = "sigma_es_lowercase"

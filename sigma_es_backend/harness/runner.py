@@ -208,7 +208,7 @@ def run(client: OpenSearch, rule_paths: Iterable[Path], samples_dir: Path,
     creations (what makes the 122 SigmaHQ sample sets fast enough for CI)."""
     samples = index_samples(samples_dir)
     reports: list[RuleReport] = []
-    options = {"es_lucene": {"engine": engine}}
+    options = {"es_lucene": {"engine": engine}, "es_dsl": {"engine": engine}}
     shared = f"{index_prefix}-shared-{uuid.uuid4().hex[:12]}" if shared_index else None
     try:
         for path, document, read_error in _rule_documents(rule_paths):

@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 from opensearchpy import OpenSearch, helpers
-from sigma.collection import SigmaCollection
 
-from sigma_es_backend.backends import backends
-from tests.feature_cases import CASES, FeatureCase, case_pipeline, convert_case
+from tests.feature_cases import CASES, FeatureCase, convert_case
 from tests.live.kql_harness import MODES, kibana_dsl
 
 pytestmark = pytest.mark.live
@@ -63,12 +61,3 @@ def test_feature_case_live(opensearch: OpenSearch, features_index: str, case: Fe
         return
     for output_format, query in live_queries(opensearch, features_index, case, target).items():
         assert case_hits(opensearch, features_index, case, query) == set(case.expected), output_format
-
-
-def test_opensearch_wildcard_field_needs_the_backslash_refusal(opensearch: OpenSearch, features_index: str) -> None:
-    # Why es_dsl refuses `contains: '\\Windows\\Temp\\'` on a wildcard-typed field for OpenSearch: the query
-    # Elasticsearch answers correctly finds nothing here.
-    (case,) = [c for c in CASES if c.name == "backslash_before_wildcard_on_wildcard_field"]
-    backend = backends["es_dsl"](processing_pipeline=case_pipeline(case))  # engine=elasticsearch
-    (query,) = backend.convert(SigmaCollection.from_yaml(case.rule), "query")
-    assert case.expected and case_hits(opensearch, features_index, case, json.loads(query)) == set()

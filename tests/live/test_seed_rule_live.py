@@ -38,7 +38,7 @@ def test_seed_index_has_production_types(opensearch, seed_index) -> None:
     process = mapping["process"]["properties"]
     assert process["executable"]["type"] == "keyword"
     assert process["executable"]["fields"]["caseless"]["normalizer"] == "sigma_es_lowercase"
-    assert process["command_line"]["type"] == "wildcard"
+    assert process["command_line"]["type"] == "keyword"  # ECS wildcard → keyword for OpenSearch
     assert mapping["winlog"]["properties"]["event_data"]["properties"]["LogonId"]["type"] == "keyword"
 
 
@@ -72,18 +72,19 @@ def test_dsl_contains_on_wildcard_field_is_case_insensitive(opensearch, ecs_inde
     assert search_ids(opensearch, index, json.loads(body)) == {"enc_lower", "enc_upper"}
 
 
-def test_lucene_for_opensearch_refuses_patterns_on_wildcard_fields(opensearch, ecs_index) -> None:
-    # OpenSearch's query_string evaluates such terms on n-grams: this proves the defect is real here.
-    from tests.seed_events import process_start
-
-    doc = process_start("enc_lower")
-    doc["process"]["command_line"] = COMMAND_LINES["enc_lower"]
-    index = ecs_index({"enc_lower": doc})
-    assert lucene_ids(opensearch, index, "process.command_line:*\\ \\-enc\\ *") == set()
+def test_lucene_for_opensearch_matches_the_templates_keyword_command_line(opensearch, ecs_index) -> None:
+    # The OpenSearch template maps ECS wildcard fields as keyword: es_lucene with engine=opensearch is exact.
     from sigma.collection import SigmaCollection
 
     from sigma_es_backend.backends.lucene import LuceneBackend
     from sigma_es_backend.pipelines import ecs_pipeline
+    from tests.seed_events import process_start
 
-    with pytest.raises(Exception, match="OpenSearch's query_string evaluates it on n-grams"):
-        LuceneBackend(ecs_pipeline(), engine="opensearch").convert(SigmaCollection.from_yaml(ENCODED_RULE))
+    docs = {}
+    for doc_id, command_line in COMMAND_LINES.items():
+        doc = process_start(doc_id)
+        doc["process"]["command_line"] = command_line
+        docs[doc_id] = doc
+    index = ecs_index(docs)
+    (query,) = LuceneBackend(ecs_pipeline(), engine="opensearch").convert(SigmaCollection.from_yaml(ENCODED_RULE))
+    assert lucene_ids(opensearch, index, query) == {"enc_lower", "enc_upper"}
