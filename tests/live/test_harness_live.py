@@ -125,6 +125,7 @@ def test_ingest_loads_ecs_documents_and_reports_bad_records(tmp_path, opensearch
         hits = opensearch.search(index=index, body={"query": {"term": {"process.name": "whoami.exe"}}})
         assert hits["hits"]["total"]["value"] == 1  # keyword: case-sensitive, WHOAMI.EXE is not counted
         mapping = opensearch.indices.get_mapping(index=index)[index]["mappings"]["properties"]
-        assert mapping["process"]["properties"]["command_line"]["type"] == "wildcard"
+        # the OpenSearch flavor of the template: ECS wildcard fields as keyword (query_string-safe)
+        assert mapping["process"]["properties"]["command_line"]["type"] == "keyword"
     finally:
         opensearch.indices.delete(index=index, ignore_unavailable=True)
