@@ -236,12 +236,24 @@ def ipv4_cidr_regexp(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> str:
 
 
 def _correlation_not_supported(self: Any, rule: Any, *args: Any, **kwargs: Any) -> Any:
-    raise unsupported("correlation rules are not supported yet by this backend",
-                      backend=getattr(self, "identifier", ""))
+    label = getattr(rule, "name", None) or getattr(rule, "id", None) or getattr(rule, "title", "")
+    error = SigmaFeatureNotSupportedByBackendError(
+        f"{getattr(self, 'identifier', '')}: correlation rule '{label}': correlation rules need aggregations "
+        "or sequences, which this query language cannot express (use es_dsl, es_eql or es_esql)",
+        source=getattr(rule, "source", None))
+    if getattr(self, "collect_errors", False) and kwargs.get("_top"):
+        self.errors.append((rule, error))
+        return []
+    raise error
 
 
 class CorrelationNotSupportedMixin:
-    """Correlation rules fail with a clear error until each backend implements them (issue: correlations)."""
+    """Correlation rules fail with a clear error naming the rule (languages without aggregations);
+    backends with a correlation writer put CorrelationBackendMixin before this one."""
+
+    def convert_correlation_rule(self, rule: Any, output_format: str | None = None, method: str | None = None,
+                                 callback: Any = None) -> list[Any]:
+        return _correlation_not_supported(self, rule, _top=True)
 
 
 for _kind in ("event_count", "value_count", "temporal", "temporal_ordered", "extended_temporal",

@@ -18,6 +18,7 @@ from sigma.conditions import (
 )
 from sigma.conversion.base import Backend
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationType
 from sigma.rule import SigmaRule
 from sigma.types import (
     CompareOperators,
@@ -45,6 +46,7 @@ from sigma_es_backend.backends.common import (
     timestamp_part,
     unsupported,
 )
+from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
 
@@ -66,9 +68,12 @@ TIMESTAMP_PART_SCRIPT = (
     "return false;"
 )
 MATCH_NONE: Query = {"bool": {"must_not": [{"match_all": {}}]}}
+# Groups per page of a correlation's composite aggregation (page on with `after_key`).
+COMPOSITE_PAGE_SIZE = 10000
 
 
-class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSupportedMixin, Backend):
+class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFormats, CorrelationNotSupportedMixin,
+                 Backend):
     """Sigma → Query DSL."""
 
     identifier: ClassVar[str] = "es_dsl"
@@ -246,3 +251,53 @@ class DslBackend(detection_formats.OpenSearchMonitorFormats, CorrelationNotSuppo
 
     def finalize_output_query(self, queries: list[str]) -> list[str]:
         return queries
+
+    # --- correlations ------------------------------------------------------------------------------
+    def correlation_query(self, correlation: Correlation) -> str:
+        """Search body: the referenced rules' queries inside `now-<timespan>`, a composite aggregation
+        by the group-by fields (or one `filters` bucket without group-by) and a bucket_selector with
+        the condition. Groups satisfying the condition are the buckets left in `aggregations.groups`.
+
+        value_count counts distinct values exactly: a `terms` sub-aggregation of size count+1, whose
+        `_bucket_count` is min(distinct values, count+1), compares with count exactly for every
+        operator (no `cardinality`: it is approximate above a few values, precision_threshold ≤ 40000).
+        """
+        rule = correlation.rule
+        if correlation.has_aliases:
+            raise correlation_error(self.identifier, rule, "aliases: one aggregation field per group-by "
+                                    "entry is needed (use es_eql)")
+        if correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED:
+            raise correlation_error(self.identifier, rule, "temporal_ordered: aggregations cannot check the "
+                                    "order of events (use es_eql)")
+        queries = [ref.query for ref in correlation.rules]
+        window = {"range": {"@timestamp": {"gte": f"now-{correlation.seconds}s"}}}
+        present = [{"exists": {"field": f}} for f in correlation.group_by]
+        either = queries[0] if len(queries) == 1 else {"bool": {"should": queries, "minimum_should_match": 1}}
+        query = {"bool": {"filter": [window, either, *present]}}
+        metrics: dict[str, Any] = {}
+        paths: dict[str, str] = {"events": "_count"}
+        if correlation.type == SigmaCorrelationType.EVENT_COUNT:
+            measure = "params.events"
+        elif correlation.type == SigmaCorrelationType.VALUE_COUNT:
+            if not correlation.field or int(correlation.count) != correlation.count:
+                raise correlation_error(self.identifier, rule, "value_count needs a field and an integer count")
+            metrics["values"] = {"terms": {"field": correlation.field, "size": int(correlation.count) + 1}}
+            paths["values"] = "values._bucket_count"
+            measure = "params.values"
+        else:  # temporal: how many of the referenced rules have at least one event in the group
+            terms = []
+            for index, ref in enumerate(correlation.rules):
+                metrics[f"rule{index}"] = {"filter": ref.query}
+                paths[f"rule{index}"] = f"rule{index}._count"
+                terms.append(f"(params.rule{index} > 0 ? 1 : 0)")
+            measure = "(" + " + ".join(terms) + ")"
+        script = f"params.events > 0 && {measure} {correlation.operator} {correlation.count}"
+        selector = {"condition": {"bucket_selector": {"buckets_path": paths, "script": script}}}
+        if correlation.group_by:
+            groups: dict[str, Any] = {"composite": {
+                "size": COMPOSITE_PAGE_SIZE,
+                "sources": [{f: {"terms": {"field": f}}} for f in correlation.group_by]}}
+        else:
+            groups = {"filters": {"filters": {"all": {"match_all": {}}}}}
+        groups["aggs"] = {**metrics, **selector}
+        return json.dumps({"size": 0, "query": query, "aggs": {"groups": groups}})

@@ -9,17 +9,22 @@ import json
 from typing import ClassVar
 
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationType
 from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import index_patterns
+from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.backends.text_base import ThreeValuedTextBackend
 from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.kibana import EQL, KibanaQuery
 
+# Longest sequence written for an event_count rule (one stage per counted event).
+MAX_SEQUENCE_STAGES = 32
 
-class EqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
+
+class EqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     """Sigma → EQL (`any where …`)."""
 
     identifier: ClassVar[str] = "es_eql"
@@ -75,3 +80,43 @@ class EqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
 
     def finalize_output_eqlapi(self, queries: list[str]) -> list[str]:
         return queries
+
+    # --- correlations ------------------------------------------------------------------------------
+    def correlation_query(self, correlation: Correlation) -> str:
+        """temporal_ordered → `sequence … with maxspan`; event_count gte/gt N → a sequence of N
+        (N+1) stages of the same query: "N matching events within the timespan" is exactly "an
+        ordered N-event sequence whose span is at most the timespan". Everything else is an error."""
+        rule = correlation.rule
+        if correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED:
+            if not correlation.requires_all_rules():
+                raise correlation_error(self.identifier, rule, "temporal_ordered with a condition other than "
+                                        "'all referenced rules' (an EQL sequence needs every stage)")
+            stages = [(ref.query, ref.group_fields) for ref in correlation.rules]
+        elif correlation.type == SigmaCorrelationType.EVENT_COUNT:
+            if correlation.operator not in (">=", ">") or correlation.count != int(correlation.count):
+                raise correlation_error(self.identifier, rule, f"event_count condition "
+                                        f"'{correlation.operator} {correlation.count}': EQL cannot count an "
+                                        "upper bound or an absence (use es_dsl or es_esql)")
+            needed = int(correlation.count) + (1 if correlation.operator == ">" else 0)
+            if needed > MAX_SEQUENCE_STAGES:
+                raise correlation_error(self.identifier, rule, f"event_count of {needed} events needs a sequence "
+                                        f"longer than {MAX_SEQUENCE_STAGES} stages")
+            if correlation.has_aliases:
+                raise correlation_error(self.identifier, rule, "aliases in an event_count rule")
+            either = " or ".join(f"({ref.query})" for ref in correlation.rules)
+            stages = [(either, correlation.rules[0].group_fields)] * max(needed, 1)
+        else:
+            raise correlation_error(self.identifier, rule, f"{correlation.type.name.lower()}: EQL has no distinct "
+                                    "counts and its sequences are ordered (use es_dsl or es_esql)")
+
+        def stage(query: str, fields: tuple[str, ...]) -> str:
+            # Events without a group-by value take no part (the other backends drop them too).
+            present = "".join(f" and {self.quote_field(f)} != null" for f in fields)
+            by = f" by {', '.join(self.quote_field(f) for f in fields)}" if fields else ""
+            return f"[any where ({query}){present}]{by}"
+
+        if len(stages) == 1:
+            query, fields = stages[0]
+            present = "".join(f" and {self.quote_field(f)} != null" for f in fields)
+            return f"any where ({query}){present}"
+        return f"sequence with maxspan={correlation.seconds}s " + " ".join(stage(q, f) for q, f in stages)

@@ -14,17 +14,19 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationType
 from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import index_patterns
+from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.backends.text_base import ThreeValuedTextBackend
 from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.kibana import ESQL, KibanaQuery
 
 
-class EsqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
+class EsqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
     """Sigma → ES|QL (`FROM … | WHERE …`)."""
 
     identifier: ClassVar[str] = "es_esql"
@@ -74,3 +76,41 @@ class EsqlBackend(detection_formats.KibanaRuleFormats, ThreeValuedTextBackend):
 
     def finalize_query_default(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
         return f"FROM {','.join(index_patterns(state))} METADATA _id, _index, _version | WHERE {query}"
+
+    # --- correlations ------------------------------------------------------------------------------
+    def correlation_query(self, correlation: Correlation) -> str:
+        """`WHERE @timestamp >= NOW() - <timespan>` (one window ending at the evaluation, no BUCKET:
+        no clock-aligned buckets), then STATS by the group-by fields and the condition as WHERE.
+
+        value_count is exact: `STATS BY group, field` keeps one row per distinct value, a second
+        STATS counts those rows (COUNT_DISTINCT is approximate, so it is not used).
+        temporal: a 0/1 column per referenced rule, its MAX per group, their sum vs. the condition.
+        """
+        rule = correlation.rule
+        if correlation.has_aliases:
+            raise correlation_error(self.identifier, rule, "aliases are not supported (use es_eql)")
+        if correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED:
+            raise correlation_error(self.identifier, rule, "temporal_ordered: STATS cannot check the order "
+                                    "of events (use es_eql)")
+        group = [self.quote_field(f) for f in correlation.group_by]
+        by = f" BY {', '.join(group)}" if group else ""
+        either = " OR ".join(f"({ref.query})" for ref in correlation.rules)
+        where = [f"@timestamp >= NOW() - {correlation.seconds} seconds", f"({either})",
+                 *(f"{g} IS NOT NULL" for g in group)]
+        pipes = [f"FROM {','.join(correlation.indexes)}", "WHERE " + " AND ".join(where)]
+        op, count = correlation.operator, correlation.count
+        if correlation.type == SigmaCorrelationType.EVENT_COUNT:
+            pipes += [f"STATS event_count = COUNT(*){by}", f"WHERE event_count {op} {count}"]
+        elif correlation.type == SigmaCorrelationType.VALUE_COUNT:
+            if not correlation.field:
+                raise correlation_error(self.identifier, rule, "value_count without a field")
+            value = self.quote_field(correlation.field)
+            pipes += [f"WHERE {value} IS NOT NULL", f"STATS BY {', '.join([*group, value])}",
+                      f"STATS value_count = COUNT(*){by}", f"WHERE value_count > 0 AND value_count {op} {count}"]
+        else:
+            flags = [f"rule{i} = CASE({ref.query}, 1, 0)" for i, ref in enumerate(correlation.rules)]
+            maxima = [f"rule{i} = MAX(rule{i})" for i in range(len(correlation.rules))]
+            total = " + ".join(f"rule{i}" for i in range(len(correlation.rules)))
+            pipes += ["EVAL " + ", ".join(flags), "STATS " + ", ".join(maxima) + by,
+                      f"WHERE ({total}) {op} {count}"]
+        return " | ".join(pipes)

@@ -103,15 +103,39 @@ FEATURES: tuple[Feature, ...] = (
 
 FEATURES_BY_ID = {feature.id: feature for feature in FEATURES}
 
+# Correlation rules, proven by tests/unit/test_correlations.py (es_eql with the `eql` package on timed
+# events, es_esql as text, errors) and tests/live/test_correlations_live.py (es_dsl on OpenSearch).
+NO_AGGREGATIONS = Support(False, "no aggregations in the language")
+CORRELATION_FEATURES: tuple[Feature, ...] = (
+    Feature("corr_event_count", "correlation `event_count` (group-by, timespan, gt/gte/lt/lte/eq)",
+            es_lucene=NO_AGGREGATIONS, es_dsl=OK, es_eql=Support(True, "gt/gte only: a sequence of N stages"),
+            es_esql=OK, es_kql=NO_AGGREGATIONS),
+    Feature("corr_value_count", "correlation `value_count` (exact distinct count)",
+            es_lucene=NO_AGGREGATIONS, es_dsl=OK, es_eql=ERROR, es_esql=OK, es_kql=NO_AGGREGATIONS),
+    Feature("corr_temporal", "correlation `temporal`",
+            es_lucene=NO_AGGREGATIONS, es_dsl=OK, es_eql=Support(False, "sequences are ordered"),
+            es_esql=OK, es_kql=NO_AGGREGATIONS),
+    Feature("corr_temporal_ordered", "correlation `temporal_ordered` (all rules, in order)",
+            es_lucene=NO_AGGREGATIONS, es_dsl=ERROR, es_eql=Support(True, "`sequence … with maxspan`"),
+            es_esql=ERROR, es_kql=NO_AGGREGATIONS),
+    Feature("corr_aliases", "correlation `aliases`",
+            es_lucene=NO_AGGREGATIONS, es_dsl=ERROR, es_eql=Support(True, "temporal_ordered"),
+            es_esql=ERROR, es_kql=NO_AGGREGATIONS),
+    Feature("corr_value_stats", "correlation `value_sum` / `value_avg` / `value_percentile`, extended conditions",
+            **{**_all(Support(False, "not yet")), "es_lucene": NO_AGGREGATIONS, "es_kql": NO_AGGREGATIONS}),
+)
 
-def render_table() -> str:
-    """The README's feature × backend table."""
+
+def render_table(features: tuple[Feature, ...] = FEATURES) -> str:
+    """The README's feature × backend table (the correlation table with CORRELATION_FEATURES)."""
     lines = ["| Sigma feature | " + " | ".join(BACKEND_IDS) + " |",
              "|---|" + "---|" * len(BACKEND_IDS)]
-    for feature in FEATURES:
+    for feature in features:
         lines.append(f"| {feature.title} | " + " | ".join(feature.support(b).render() for b in BACKEND_IDS) + " |")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
     print(render_table())
+    print()
+    print(render_table(CORRELATION_FEATURES))

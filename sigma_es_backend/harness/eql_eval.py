@@ -153,3 +153,20 @@ def eql_hits(query: str, documents: dict[str, dict[str, Any]]) -> set[str]:
         engine.stream_events([eql.Event("any", index, _single_values(documents[doc_id]))
                               for index, doc_id in enumerate(ids)])
     return {ids[hit.time] for hit in hits}
+
+
+def eql_sequences(query: str, events: list[tuple[str, int, dict[str, Any]]]) -> list[tuple[str, ...]]:
+    """The matches of an EQL query over timed events [(id, time in seconds, document)], in time order:
+    the ids of each sequence (or of each single event). `maxspan` is compared in seconds."""
+    with _elasticsearch_semantics():
+        with eql.parser.elasticsearch_syntax, eql.parser.ignore_missing_functions:
+            parsed = eql.parse_query(query)
+        results: list[tuple[str, ...]] = []
+        engine = PythonEngine({"flatten": False, "time_unit": 1})
+        engine.add_query(parsed)
+        ordered = sorted(events, key=lambda e: e[1])
+        wrapped = [eql.Event("any", time, _single_values(doc)) for _, time, doc in ordered]
+        ids = {id(event): doc_id for event, (doc_id, _, _) in zip(wrapped, ordered, strict=True)}
+        engine.add_output_hook(lambda result: results.append(tuple(ids[id(e)] for e in result.events)))
+        engine.stream_events(wrapped)
+    return results

@@ -1,0 +1,195 @@
+"""Correlation rules: es_eql sequences evaluated with the `eql` package on timed events, es_esql text,
+the errors of languages and features that cannot be exact. es_dsl runs live (tests/live)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sigma.collection import SigmaCollection
+from sigma.exceptions import SigmaError
+
+from sigma_es_backend.backends import backends
+from sigma_es_backend.harness.eql_eval import eql_sequences
+from tests.conftest import convert, ecs_pipeline
+
+BASE_RULES = r"""
+title: Whoami
+name: whoami
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        Image|endswith: '\whoami.exe'
+    condition: selection
+---
+title: Net
+name: net
+logsource: {product: windows, category: process_creation}
+detection:
+    selection:
+        Image|endswith: '\net.exe'
+    condition: selection
+"""
+
+
+def correlation(kind: str, condition: str | None, rules: str = "[whoami, net]", extra: str = "") -> str:
+    cond = f"\n    condition: {condition}" if condition else ""
+    return BASE_RULES + f"""---
+title: Recon burst
+name: recon_burst
+correlation:
+    type: {kind}
+    rules: {rules}
+    group-by: [ParentImage]
+    timespan: 5m{cond}{extra}
+"""
+
+
+def process(image: str, parent: str | None, **more: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {"event": {"category": "process", "type": "start"},
+                           "process": {"executable": f"C:\\Windows\\System32\\{image}", **more}}
+    if parent is not None:
+        doc["process"]["parent"] = {"executable": parent}
+    return doc
+
+
+def eql(rule_yaml: str) -> str:
+    """The correlation's query: the last output (referenced rules are not output, others are)."""
+    return convert(rule_yaml, "es_eql")[-1]
+
+
+def test_eql_temporal_ordered_is_a_sequence_by_group_with_maxspan() -> None:
+    query = eql(correlation("temporal_ordered", None))
+    assert query.startswith("sequence with maxspan=300s [any where ")
+    assert "] by process.parent.executable [any where " in query
+    events = [
+        # p1: whoami then net exactly 300 s later (maxspan is inclusive) → one sequence
+        ("p1-a", 0, process("whoami.exe", "p1")), ("p1-b", 300, process("net.exe", "p1")),
+        # p2: 301 s apart → none
+        ("p2-a", 0, process("whoami.exe", "p2")), ("p2-b", 301, process("net.exe", "p2")),
+        # p3: wrong order → none
+        ("p3-b", 0, process("net.exe", "p3")), ("p3-a", 10, process("whoami.exe", "p3")),
+        # p4 / p5: the two halves in two groups → none
+        ("p4-a", 0, process("whoami.exe", "p4")), ("p5-b", 5, process("net.exe", "p5")),
+        # no parent: takes no part even though both happen
+        ("np-a", 0, process("whoami.exe", None)), ("np-b", 5, process("net.exe", None)),
+    ]
+    assert eql_sequences(query, events) == [("p1-a", "p1-b")]
+
+
+def test_eql_event_count_gte_n_is_a_sequence_of_n_stages() -> None:
+    query = eql(correlation("event_count", "{gte: 3}", rules="[whoami]"))
+    assert query.count("[any where ") == 3
+    assert eql(correlation("event_count", "{gt: 2}", rules="[whoami]")) == query
+    events = [
+        ("x1", 0, process("whoami.exe", "x")), ("x2", 100, process("whoami.exe", "x")),
+        ("x3", 300, process("whoami.exe", "x")),                        # exactly 3 within 300 s
+        ("y1", 0, process("whoami.exe", "y")), ("y2", 10, process("whoami.exe", "y")),  # N-1
+        ("z1", 0, process("whoami.exe", "z")), ("z2", 150, process("whoami.exe", "z")),
+        ("z3", 301, process("whoami.exe", "z")),                        # third one just outside
+        ("o1", 20, process("net.exe", "y")),                            # other rule: not counted
+    ]
+    assert eql_sequences(query, events) == [("x1", "x2", "x3")]
+
+
+def test_eql_event_count_of_several_rules_counts_either() -> None:
+    query = eql(correlation("event_count", "{gte: 2}"))
+    events = [("a", 0, process("whoami.exe", "x")), ("b", 200, process("net.exe", "x"))]
+    assert eql_sequences(query, events) == [("a", "b")]
+
+
+def test_eql_event_count_gte_1_is_a_plain_query() -> None:
+    query = eql(correlation("event_count", "{gte: 1}", rules="[whoami]"))
+    assert query.startswith("any where ")
+    assert eql_sequences(query, [("a", 0, process("whoami.exe", "x")), ("b", 0, process("whoami.exe", None))]) \
+        == [("a",)]
+
+
+def test_eql_aliases_join_each_stage_on_its_own_field() -> None:
+    extra = "\n    aliases:\n        parent:\n            whoami: ParentImage\n            net: Image"
+    rule = correlation("temporal_ordered", None, extra=extra).replace("group-by: [ParentImage]", "group-by: [parent]")
+    query = eql(rule)
+    assert "] by process.parent.executable [any where " in query and query.endswith("] by process.executable")
+    events = [("a", 0, process("whoami.exe", "C:\\Windows\\System32\\net.exe")), ("b", 60, process("net.exe", "p"))]
+    assert eql_sequences(query, events) == [("a", "b")]
+
+
+@pytest.mark.parametrize(("kind", "condition", "message"), [
+    ("event_count", "{lt: 3}", "EQL cannot count an upper bound"),
+    ("event_count", "{eq: 3}", "EQL cannot count an upper bound"),
+    ("event_count", "{gte: 33}", "longer than 32 stages"),
+    ("value_count", "{gte: 3, field: CommandLine}", "value_count: EQL has no distinct counts"),
+    ("temporal", None, "temporal: EQL has no distinct counts and its sequences are ordered"),
+    ("temporal_ordered", "{gte: 1}", "temporal_ordered with a condition other than 'all referenced rules'"),
+])
+def test_eql_errors_name_rule_and_feature(kind: str, condition: str | None, message: str) -> None:
+    with pytest.raises(SigmaError, match=f"es_eql: correlation rule 'recon_burst': .*{message}"):
+        eql(correlation(kind, condition))
+
+
+def esql(rule_yaml: str) -> str:
+    return convert(rule_yaml, "es_esql")[-1]
+
+
+ESQL_WHERE = ("@timestamp >= NOW() - 300 seconds AND ((event.category == \"process\" AND event.type == \"start\" AND "
+              "TO_LOWER(process.executable) LIKE \"*\\\\\\\\whoami.exe\")) AND process.parent.executable IS NOT NULL")
+
+
+def test_esql_event_count_is_stats_count_in_one_window() -> None:
+    query = esql(correlation("event_count", "{gte: 3}", rules="[whoami]"))
+    assert query.endswith(f"| WHERE {ESQL_WHERE} | STATS event_count = COUNT(*) BY process.parent.executable "
+                          "| WHERE event_count >= 3")
+    assert "BUCKET" not in query
+
+
+def test_esql_value_count_counts_distinct_rows_exactly() -> None:
+    query = esql(correlation("value_count", "{lt: 4, field: CommandLine}", rules="[whoami]"))
+    assert query.endswith(f"| WHERE {ESQL_WHERE} | WHERE process.command_line IS NOT NULL "
+                          "| STATS BY process.parent.executable, process.command_line "
+                          "| STATS value_count = COUNT(*) BY process.parent.executable "
+                          "| WHERE value_count > 0 AND value_count < 4")
+    assert "COUNT_DISTINCT" not in query
+
+
+def test_esql_temporal_sums_one_flag_per_rule() -> None:
+    query = esql(correlation("temporal", None))
+    assert "| EVAL rule0 = CASE(event.category" in query
+    assert "| STATS rule0 = MAX(rule0), rule1 = MAX(rule1) BY process.parent.executable | WHERE (rule0 + rule1) >= 2" \
+        in query
+
+
+def test_esql_and_dsl_refuse_temporal_ordered() -> None:
+    for target in ("es_esql", "es_dsl"):
+        with pytest.raises(SigmaError, match=f"{target}: correlation rule 'recon_burst': temporal_ordered"):
+            convert(correlation("temporal_ordered", None), target)
+
+
+@pytest.mark.parametrize("target", ["es_lucene", "es_kql"])
+def test_languages_without_aggregations_refuse_correlations(target: str) -> None:
+    with pytest.raises(SigmaError, match=f"{target}: correlation rule 'recon_burst': correlation rules need"):
+        convert(correlation("event_count", "{gte: 3}"), target)
+
+
+@pytest.mark.parametrize("target", ["es_eql", "es_esql", "es_dsl"])
+def test_only_default_format_for_correlations(target: str) -> None:
+    output = "opensearch_monitor" if target == "es_dsl" else "kibana_rule"
+    with pytest.raises(SigmaError, match=f"output format '{output}' is not available for correlation rules"):
+        convert(correlation("event_count", "{gte: 3}"), target, output)
+
+
+def test_failed_referenced_rule_fails_the_correlation_not_the_batch() -> None:
+    broken = BASE_RULES.replace("selection:\n        Image|endswith: '\\net.exe'\n    condition: selection",
+                                "keywords: [net.exe]\n    condition: keywords")  # keywords: not supported
+    assert broken != BASE_RULES
+    backend = backends["es_eql"](processing_pipeline=ecs_pipeline(), collect_errors=True)
+    rules = SigmaCollection.from_yaml(broken + correlation("temporal_ordered", None)[len(BASE_RULES):])
+    assert backend.convert(rules) == []  # whoami is not output (generate: false); net and the correlation fail
+    messages = [str(error) for _, error in backend.errors]
+    assert len(messages) == 2 and "referenced rule 'net' was not converted" in messages[1]
+
+
+def test_readme_correlation_table_is_the_registry() -> None:
+    from sigma_es_backend.backends.features import CORRELATION_FEATURES, render_table
+    from tests.conftest import REPO
+
+    assert render_table(CORRELATION_FEATURES) in (REPO / "README.md").read_text()
