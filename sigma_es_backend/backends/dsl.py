@@ -269,6 +269,11 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
         if correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED:
             raise correlation_error(self.identifier, rule, "temporal_ordered: aggregations cannot check the "
                                     "order of events (use es_eql)")
+        state = ConversionState(processing_state=dict(self.last_processing_pipeline.state))
+        for name in (*correlation.group_by, *([correlation.field] if correlation.field else [])):
+            if field_capabilities(state, name).is_text:
+                raise correlation_error(self.identifier, rule, f"field '{name}' is an analyzed text field: "
+                                        "it cannot be aggregated")
         queries = [ref.query for ref in correlation.rules]
         window = {"range": {"@timestamp": {"gte": f"now-{correlation.seconds}s"}}}
         present = [{"exists": {"field": f}} for f in correlation.group_by]

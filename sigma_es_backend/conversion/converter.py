@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaCorrelationRuleError, SigmaError, SigmaRuleLocation
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import ChangeLogsourceTransformation
@@ -87,12 +88,14 @@ class LogsourceItemFilter:
                                              for c in conditions))
 
     @staticmethod
-    def key(rule: SigmaRule) -> tuple:
+    def key(rule: SigmaRule | SigmaCorrelationRule) -> tuple:
+        if not isinstance(rule, SigmaRule):
+            return ()  # a correlation rule has no log source: its referenced rules' decide (all items)
         ls = rule.logsource
         return (ls.category, ls.product, ls.service, ls.definition)
 
-    def items_for(self, rule: SigmaRule) -> list[ProcessingItem]:
-        if not self.enabled:
+    def items_for(self, rule: SigmaRule | SigmaCorrelationRule) -> list[ProcessingItem]:
+        if not self.enabled or not isinstance(rule, SigmaRule):
             return self.all_items
         key = self.key(rule)
         subset = self._subsets.get(key)
@@ -148,8 +151,10 @@ class Converter:
                 text = path.read_bytes()
             documents = parse_rule_documents(text)
             source = SigmaRuleLocation(path)
-            collection = (SigmaCollection.from_dicts(documents, collect_errors=True, source=source)
+            collection = (SigmaCollection.from_dicts(documents, collect_errors=True, source=source,
+                                                     resolve_references=False)
                           if documents else SigmaCollection([]))
+            resolve_references(collection)
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as error:
             return [RuleResult(str(path), errors=[f"cannot read rule file: {error}"])]
         if not collection.rules:
@@ -173,9 +178,6 @@ class Converter:
         if rule.errors:
             result.errors = [str(e) for e in rule.errors]
             return result
-        if not isinstance(rule, SigmaRule):
-            result.errors = ["correlation rules are not supported yet"]
-            return result
         backend = self.backend
         backend.errors = []
         self.conditions.roots = []
@@ -186,7 +188,10 @@ class Converter:
             warnings.simplefilter("always")
             try:
                 # Backend.convert() minus the per-call pipeline rebuild: same convert_rule + finalize.
-                output = backend.finalize(backend.convert_rule(rule, self.output_format), self.output_format)
+                # Correlation rules come after the rules they reference (pySigma sorts the collection).
+                converted = (backend.convert_rule(rule, self.output_format) if isinstance(rule, SigmaRule)
+                             else backend.convert_correlation_rule(rule, self.output_format))
+                output = backend.finalize(converted, self.output_format)
                 result.queries = output if isinstance(output, list) else [output]
             except SigmaError as error:
                 result.errors = [str(error)]
@@ -204,6 +209,20 @@ class Converter:
         result.warnings = [str(w) for w in state_warnings] + [str(w.message) for w in caught]
         # Set by the pipeline before any field is mapped, so a rule that fails on a field still names it.
         result.data_source = data_source_record(state)
-        if result.ok:
+        if result.ok and isinstance(rule, SigmaRule):
             result.required_fields = required_field_records(rule, state, self.conditions.roots)
         return result
+
+
+def resolve_references(collection: SigmaCollection) -> None:
+    """Correlation rules after the rules they reference; a correlation rule whose reference is missing
+    gets an error naming it, and the file's other rules still convert (pySigma would fail the file)."""
+    for rule in collection.rules:
+        if isinstance(rule, SigmaCorrelationRule):
+            try:
+                rule.resolve_rule_references(collection)
+            except SigmaError as error:
+                label = rule.name or rule.id or rule.title
+                rule.errors.append(SigmaCorrelationRuleError(f"correlation rule '{label}': {error}",
+                                                             source=rule.source))
+    collection.rules.sort(key=lambda rule: isinstance(rule, SigmaCorrelationRule))  # stable: order kept

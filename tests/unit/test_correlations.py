@@ -193,3 +193,34 @@ def test_readme_correlation_table_is_the_registry() -> None:
     from tests.conftest import REPO
 
     assert render_table(CORRELATION_FEATURES) in (REPO / "README.md").read_text()
+
+
+def test_dsl_refuses_to_aggregate_a_text_field() -> None:
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import SetStateTransformation
+
+    from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
+    from sigma_es_backend.pipelines import default_mapping_set
+
+    caps = {**default_mapping_set().field_capabilities, "process.parent.executable": FieldCapabilities(type="text")}
+    pipeline = ecs_pipeline() + ProcessingPipeline(items=[ProcessingItem(
+        identifier="text_parent", transformation=SetStateTransformation(FIELD_CAPABILITIES_STATE, caps))])
+    with pytest.raises(SigmaError, match="es_dsl: correlation rule 'recon_burst': field "
+                                         "'process.parent.executable' is an analyzed text field"):
+        convert(correlation("event_count", "{gte: 2}", rules="[whoami]"), "es_dsl", pipeline=pipeline)
+
+
+def test_batch_converts_correlations_and_a_missing_reference_fails_only_its_rule(tmp_path) -> None:
+    from sigma_es_backend.conversion.converter import Converter
+    from sigma_es_backend.conversion.settings import ConversionSettings
+
+    good, missing = tmp_path / "good.yml", tmp_path / "missing.yml"
+    good.write_text(correlation("temporal_ordered", None))
+    missing.write_text(correlation("temporal_ordered", None, rules="[whoami, nosuchrule]"))
+    converter = Converter(ConversionSettings.create("es_eql"))
+    results = {(r.path, r.title): r for f in (good, missing) for r in converter.convert_file(f)}
+    assert results[(str(good), "Recon burst")].queries[0].startswith("sequence with maxspan=300s")
+    assert results[(str(good), "Whoami")].queries == []  # referenced (generate: false): not output
+    assert results[(str(missing), "Recon burst")].errors == [
+        f"correlation rule 'recon_burst': Rule 'nosuchrule' not found in rule collection in {missing}"]
+    assert results[(str(missing), "Net")].queries[0].startswith("any where ")  # not referenced: converted
