@@ -20,7 +20,8 @@ def at(seconds_ago: int) -> str:
 
 
 def process(image: str, parent: str | None, seconds_ago: int, directory: str = "x") -> dict[str, Any]:
-    doc: dict[str, Any] = {"@timestamp": at(seconds_ago), "event": {"category": ["process"], "type": ["start"]},
+    doc: dict[str, Any] = {"@timestamp": at(seconds_ago), "event": {"category": ["process"], "type": ["start"], "code": "1"},
+                           "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational"},
                            "process": {"executable": f"C:\\Windows\\System32\\{image}", "working_directory": directory}}
     if parent is not None:
         doc["process"]["parent"] = {"executable": parent}

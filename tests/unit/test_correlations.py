@@ -46,7 +46,8 @@ correlation:
 
 
 def process(image: str, parent: str | None, **more: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = {"event": {"category": "process", "type": "start"},
+    doc: dict[str, Any] = {"event": {"category": "process", "type": "start", "code": "1"},
+                           "winlog": {"channel": "Microsoft-Windows-Sysmon/Operational"},
                            "process": {"executable": f"C:\\Windows\\System32\\{image}", **more}}
     if parent is not None:
         doc["process"]["parent"] = {"executable": parent}
@@ -131,20 +132,24 @@ def esql(rule_yaml: str) -> str:
     return convert(rule_yaml, "es_esql")[-1]
 
 
-ESQL_WHERE = ("@timestamp >= NOW() - 300 seconds AND ((event.category == \"process\" AND event.type == \"start\" AND "
-              "TO_LOWER(process.executable) LIKE \"*\\\\\\\\whoami.exe\")) AND process.parent.executable IS NOT NULL")
+def esql_where() -> str:
+    """The window, the whoami rule's own ES|QL condition (as es_esql converts it alone), the group-by guard."""
+    whoami = BASE_RULES.split("---")[0]
+    (alone,) = convert(whoami, "es_esql")
+    return (f"@timestamp >= NOW() - 300 seconds AND (({alone.split(' | WHERE ', 1)[1]})) "
+            "AND process.parent.executable IS NOT NULL")
 
 
 def test_esql_event_count_is_stats_count_in_one_window() -> None:
     query = esql(correlation("event_count", "{gte: 3}", rules="[whoami]"))
-    assert query.endswith(f"| WHERE {ESQL_WHERE} | STATS event_count = COUNT(*) BY process.parent.executable "
+    assert query.endswith(f"| WHERE {esql_where()} | STATS event_count = COUNT(*) BY process.parent.executable "
                           "| WHERE event_count >= 3")
     assert "BUCKET" not in query
 
 
 def test_esql_value_count_counts_distinct_rows_exactly() -> None:
     query = esql(correlation("value_count", "{lt: 4, field: CommandLine}", rules="[whoami]"))
-    assert query.endswith(f"| WHERE {ESQL_WHERE} | WHERE process.command_line IS NOT NULL "
+    assert query.endswith(f"| WHERE {esql_where()} | WHERE process.command_line IS NOT NULL "
                           "| STATS BY process.parent.executable, process.command_line "
                           "| STATS value_count = COUNT(*) BY process.parent.executable "
                           "| WHERE value_count > 0 AND value_count < 4")
