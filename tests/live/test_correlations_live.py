@@ -29,11 +29,11 @@ def process(image: str, parent: str | None, seconds_ago: int, directory: str = "
 
 
 # The window is 5 minutes; "outside" events are 100 s beyond it, "inside" ones well within it
-# (indexing and searching take a few seconds, which must not move an event across the boundary).
+# (inside events are at most 90 s old: a slow run must not move one across the boundary).
 EVENTS: dict[str, dict[str, Any]] = {
     # x: exactly 3 whoami, 3 distinct working directories (one repeated)
-    "x1": process("whoami.exe", "x", 30, "a"), "x2": process("whoami.exe", "x", 120, "b"),
-    "x3": process("whoami.exe", "x", 200, "c"), "x4-net": process("net.exe", "x", 60, "c"),
+    "x1": process("whoami.exe", "x", 30, "a"), "x2": process("whoami.exe", "x", 60, "b"),
+    "x3": process("whoami.exe", "x", 90, "c"), "x4-net": process("net.exe", "x", 60, "c"),
     # y: 2 whoami (N-1), 2 distinct working directories; no net
     "y1": process("whoami.exe", "y", 30, "a"), "y2": process("whoami.exe", "y", 90, "b"),
     # z: 2 whoami inside and 1 just outside (3 distinct working directories in all, 2 inside); net outside
