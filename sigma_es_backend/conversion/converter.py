@@ -13,7 +13,12 @@ from typing import Any
 
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
-from sigma.exceptions import SigmaCorrelationRuleError, SigmaError, SigmaRuleLocation
+from sigma.exceptions import (
+    SigmaCorrelationRuleError,
+    SigmaError,
+    SigmaFeatureNotSupportedByBackendError,
+    SigmaRuleLocation,
+)
 from sigma.processing.conditions import LogsourceCondition
 from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import ChangeLogsourceTransformation
@@ -129,6 +134,21 @@ class _ConditionRecorder:
             self._depth -= 1
 
 
+class _PipelineRecorder:
+    """Wraps the backend's pipeline `apply` to note whether the pipeline finished on the current rule:
+    what tells a mapping failure (unmapped field, unknown log source) from one of the backend."""
+
+    def __init__(self, pipeline: ProcessingPipeline):
+        self._apply = pipeline.apply
+        self.completed = False
+        pipeline.apply = self  # type: ignore[method-assign]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._apply(*args, **kwargs)
+        self.completed = True
+        return result
+
+
 class Converter:
     """Converts rule files with one backend instance (target, pipelines, format, options fixed)."""
 
@@ -141,6 +161,7 @@ class Converter:
         self.backend.init_processing_pipeline(self.output_format)
         self.item_filter = LogsourceItemFilter(self.backend.last_processing_pipeline)
         self.conditions = _ConditionRecorder(self.backend)
+        self.pipeline_run = _PipelineRecorder(self.backend.last_processing_pipeline)
 
     def convert_file(self, path: Path, text: bytes | None = None) -> list[RuleResult]:
         """Every rule of one file; an unreadable file is one failed result naming the file and reason."""
@@ -181,9 +202,11 @@ class Converter:
         backend = self.backend
         backend.errors = []
         self.conditions.roots = []
+        self.pipeline_run.completed = False
         pipeline = backend.last_processing_pipeline
         logsource_key = self.item_filter.key(rule)
         pipeline.items = self.item_filter.items_for(rule)
+        raised: list[BaseException] = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -195,15 +218,22 @@ class Converter:
                 result.queries = output if isinstance(output, list) else [output]
             except SigmaError as error:
                 result.errors = [str(error)]
+                raised.append(error)
             except Exception as error:  # noqa: BLE001 - one broken rule must not stop the batch
                 result.errors = [f"{type(error).__name__}: {error}"]
+                raised.append(error)
             finally:
                 pipeline.items = self.item_filter.all_items
         if self.item_filter.enabled and self.item_filter.key(rule) != logsource_key:
             raise _LogsourceChanged()
         if backend.errors:
             result.errors = [str(e) for _, e in backend.errors]
+            raised += [e for _, e in backend.errors]
             result.queries = []
+        # Fully mapped needs the pipeline done and, if the rule failed, only because the backend cannot
+        # express it (`backends.common.unsupported`); an unresolved placeholder, say, is a mapping gap.
+        result.pipeline_complete = self.pipeline_run.completed and all(
+            isinstance(e, SigmaFeatureNotSupportedByBackendError) for e in raised)
         state = backend.last_processing_pipeline.state
         state_warnings = state.get(WARNINGS_STATE) or []
         result.warnings = [str(w) for w in state_warnings] + [str(w.message) for w in caught]

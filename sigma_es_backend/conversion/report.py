@@ -1,5 +1,10 @@
 """Coverage report: per rule fully mapped / converted with warnings / failed + reason, and totals.
 
+Two figures per group: *fully mapped* is the pipeline's (every field and the log source mapped, no
+passthrough warning: `RuleResult.fully_mapped`), *converted* the target's (it also expressed the rule).
+A rule fully mapped but not converted is one the backend cannot express (e.g. a Lucene pattern on an
+analyzed text field).
+
 `--report FILE` writes it as JSON (`.json`), Markdown (`.md`) or CSV (`.csv`), chosen by the suffix;
 the totals by product and by category are printed on stderr.
 """
@@ -37,12 +42,33 @@ class Totals:
     def rules(self) -> int:
         return sum(self.counts.values())
 
+    fully_mapped: int = 0  # pipeline figure: rules whose fields and log source were all mapped
+
+    @property
+    def converted(self) -> int:
+        """Target figure: rules converted with no warning."""
+        return self.counts[MAPPED]
+
+    @property
+    def backend_failed(self) -> int:
+        """Fully mapped, yet the target could not express them."""
+        return self.fully_mapped - self.converted
+
+    def _percent(self, count: int) -> float:
+        return 100.0 * count / self.rules if self.rules else 0.0
+
     @property
     def mapped_percent(self) -> float:
-        return 100.0 * self.counts[MAPPED] / self.rules if self.rules else 0.0
+        return self._percent(self.converted)
+
+    @property
+    def fully_mapped_percent(self) -> float:
+        return self._percent(self.fully_mapped)
 
     def as_dict(self) -> dict[str, Any]:
         return {"group": self.group, "rules": self.rules, **{s: self.counts[s] for s in STATUSES},
+                "fully_mapped": self.fully_mapped, "backend_failed": self.backend_failed,
+                "fully_mapped_percent": round(self.fully_mapped_percent, 1),
                 "mapped_percent": round(self.mapped_percent, 1)}
 
 
@@ -58,7 +84,7 @@ class CoverageReport:
         self.rows.append({
             "path": result.path, "id": result.rule_id, "title": result.title,
             "product": result.product, "category": result.category, "service": result.service,
-            "status": status_of(result), "reasons": list(result.errors), "warnings": list(result.warnings),
+            "status": status_of(result), "fully_mapped": result.fully_mapped, "reasons": list(result.errors), "warnings": list(result.warnings),
         })
 
     def totals(self, key: str | None = None) -> list[Totals]:
@@ -66,7 +92,9 @@ class CoverageReport:
         groups: dict[str, Totals] = {}
         for row in self.rows:
             name = "all" if key is None else (row[key] or "(none)")
-            groups.setdefault(name, Totals(name)).counts[row["status"]] += 1
+            totals = groups.setdefault(name, Totals(name))
+            totals.counts[row["status"]] += 1
+            totals.fully_mapped += row["fully_mapped"]
         return sorted(groups.values(), key=lambda t: (-t.rules, t.group))
 
     @property
@@ -89,36 +117,42 @@ class CoverageReport:
             with path.open("w", newline="", encoding="utf-8") as stream:
                 writer = csv.writer(stream)
                 writer.writerow(["path", "id", "title", "product", "category", "service", "status",
-                                 "reasons", "warnings"])
+                                 "fully_mapped", "reasons", "warnings"])
                 for row in self.rows:
                     writer.writerow([row["path"], row["id"], row["title"], row["product"], row["category"],
-                                     row["service"], row["status"], " | ".join(row["reasons"]),
+                                     row["service"], row["status"], row["fully_mapped"], " | ".join(row["reasons"]),
                                      " | ".join(row["warnings"])])
         else:
             raise ValueError(f"report format '{suffix}' unknown (use {', '.join(REPORT_FORMATS)})")
 
     def summary_line(self) -> str:
         o = self.overall
-        return (f"coverage: {o.counts[MAPPED]}/{o.rules} rules fully mapped ({o.mapped_percent:.1f} %), "
+        return (f"coverage: {o.fully_mapped}/{o.rules} rules fully mapped by the pipeline "
+                f"({o.fully_mapped_percent:.1f} %), {o.converted}/{o.rules} converted with {self.target} "
+                f"({o.mapped_percent:.1f} %; {o.backend_failed} fully mapped but not expressible), "
                 f"{o.counts[WARNINGS]} with warnings, {o.counts[FAILED]} failed")
 
     def totals_text(self) -> str:
         """The totals tables printed on stderr."""
         lines = []
         for key in ("product", "category"):
-            lines.append(f"{key:<28} {'rules':>6} {MAPPED:>7} {WARNINGS:>8} {FAILED:>7} {'mapped%':>8}")
+            lines.append(f"{key:<28} {'rules':>6} {MAPPED:>7} {WARNINGS:>8} {FAILED:>7} {'backend':>7} "
+                         f"{'fully_mapped%':>13} {'converted%':>10}")
             for t in self.totals(key):
                 lines.append(f"{t.group:<28} {t.rules:>6} {t.counts[MAPPED]:>7} {t.counts[WARNINGS]:>8} "
-                             f"{t.counts[FAILED]:>7} {t.mapped_percent:>8.1f}")
+                             f"{t.counts[FAILED]:>7} {t.backend_failed:>7} {t.fully_mapped_percent:>13.1f} "
+                             f"{t.mapped_percent:>10.1f}")
             lines.append("")
         lines.append(self.summary_line())
         return "\n".join(lines)
 
     def markdown(self) -> str:
         def table(key: str) -> list[str]:
-            out = [f"| {key} | rules | {MAPPED} | {WARNINGS} | {FAILED} | mapped % |", "|---|---:|---:|---:|---:|---:|"]
+            out = [f"| {key} | rules | {MAPPED} | {WARNINGS} | {FAILED} | backend cannot express "
+                   "| fully mapped % | converted % |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
             out += [f"| {t.group} | {t.rules} | {t.counts[MAPPED]} | {t.counts[WARNINGS]} | {t.counts[FAILED]} "
-                    f"| {t.mapped_percent:.1f} |" for t in self.totals(key)]
+                    f"| {t.backend_failed} | {t.fully_mapped_percent:.1f} | {t.mapped_percent:.1f} |"
+                    for t in self.totals(key)]
             return out
 
         def cell(text: str) -> str:

@@ -31,6 +31,9 @@ class RuleResult:
     tags: list[str] = field(default_factory=list)
     data_source: dict[str, Any] | None = None
     required_fields: list[dict[str, Any]] = field(default_factory=list)
+    # True when the processing pipeline applied to the rule without error (every field and the log
+    # source mapped) and any failure is the backend's "cannot express" (`backends.common.unsupported`).
+    pipeline_complete: bool = False
 
     @property
     def ok(self) -> bool:
@@ -40,6 +43,12 @@ class RuleResult:
     def error(self) -> str | None:
         """All errors in one line (None when the rule converted)."""
         return "; ".join(self.errors) if self.errors else None
+
+    @property
+    def fully_mapped(self) -> bool:
+        """The pipeline mapped every field and the log source, and nothing passed through with a warning
+        (the target may still have failed to express the rule)."""
+        return self.pipeline_complete and not self.warnings
 
     @property
     def logsource_label(self) -> str:
@@ -52,7 +61,7 @@ class RuleResult:
                 "logsource": {"product": self.product, "category": self.category, "service": self.service},
                 "queries": self.queries, "warnings": self.warnings, "errors": self.errors,
                 "level": self.level, "tags": self.tags, "data_source": self.data_source,
-                "required_fields": self.required_fields}
+                "required_fields": self.required_fields, "pipeline_complete": self.pipeline_complete}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleResult:
@@ -62,7 +71,8 @@ class RuleResult:
                    service=logsource.get("service"), queries=list(data.get("queries") or []),
                    errors=list(data.get("errors") or []), warnings=list(data.get("warnings") or []),
                    level=data.get("level"), tags=list(data.get("tags") or []), data_source=data.get("data_source"),
-                   required_fields=list(data.get("required_fields") or []))
+                   required_fields=list(data.get("required_fields") or []),
+                   pipeline_complete=bool(data.get("pipeline_complete")))
 
     def fields(self) -> dict[str, Any]:
         return asdict(self)
