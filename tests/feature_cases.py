@@ -268,6 +268,13 @@ CASES: list[FeatureCase] = [
                 {"short": {"destination.ip": "2001:db8::1"}, "long_form": {"destination.ip": "2001:0DB8:ffff:0:0:0:0:1"},
                  "after": {"destination.ip": "2001:db9::1"}, "v4": {"destination.ip": "10.0.0.1"}},
                 {"short", "long_form"}, logsource="network_connection"),
+    # An ip field can never hold '-': no hit, and the query must still run (an ip term '-' fails it).
+    FeatureCase("non_ip_on_ip", "dash", "sel:\n  DestinationIp: '-'\ncondition: sel",
+                {"v4": {"destination.ip": "10.0.0.1"}, "missing": {}}, set(), logsource="network_connection"),
+    FeatureCase("non_ip_on_ip", "not_dash_or_ip", "sel:\n  DestinationIp:\n    - '-'\n    - '10.0.0.0/8'\n"
+                "other:\n  DestinationIp: '10.0.0.1'\ncondition: not sel or other",
+                {"v4": {"destination.ip": "10.0.0.1"}, "v4_other": {"destination.ip": "10.0.0.2"}, "missing": {}},
+                {"v4", "v4_other", "missing"}, logsource="network_connection"),
     FeatureCase("cidr_keyword", "ipv4_23", "sel:\n  QueryName|cidr: '10.1.0.0/23'\ncondition: sel",
                 {"inside": {"dns.question.name": "10.1.0.5"},
                  "second": {"dns.question.name": "10.1.1.255"},

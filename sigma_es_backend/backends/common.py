@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -192,6 +193,19 @@ def has_not_ancestor(cond: Any) -> bool:
         if isinstance(parent, ConditionNOT):
             return True
         parent = getattr(parent, "parent", None)
+    return False
+
+
+def never_an_ip(pattern: Pattern) -> bool:
+    """A plain value that is no IP address (e.g. `IpAddress: '-'`): an ip field can never hold it, so the
+    comparison is false; written as an ip term it would make Elasticsearch/OpenSearch fail the whole
+    query (and `10.0.0.0/8` would even match as a network)."""
+    if pattern.has_wildcards:
+        return False
+    try:
+        ipaddress.ip_address(pattern.text)
+    except ValueError:
+        return True
     return False
 
 

@@ -40,6 +40,7 @@ from sigma_es_backend.backends.common import (
     fieldref_operation,
     ipv4_cidr_regexp,
     keywords_error,
+    never_an_ip,
     string_pattern,
     target_engine,
     text_field_error,
@@ -124,6 +125,8 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
         if caps.is_ip:
             if pattern.has_wildcards:
                 raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+            if never_an_ip(pattern):  # an ip field cannot hold it: match nothing
+                return {"match_none": {}}
             return {"term": {field: {"value": pattern.text}}}
         if pattern.is_match_all():
             return {"exists": {"field": field}}

@@ -71,6 +71,8 @@ FEATURES: tuple[Feature, ...] = (
             es_eql=OK, es_esql=OK, es_kql=Support(False, "KQL has no regular expressions")),
     Feature("re_untranslatable", "`re` with lookaround, backreference, `\\b`", **_all(ERROR)),
     Feature("cidr_ip", "`cidr` IPv4 and IPv6 on ip fields", **_all(OK)),
+    Feature("non_ip_on_ip", "a value that is no IP address (e.g. `-`) on an ip field: never matches",
+            **_all(OK)),
     Feature("cidr_keyword", "`cidr` IPv4 on keyword fields (exact dotted-quad RegExp)",
             **{**_all(OK), "es_kql": Support(True, "networks of at most 1024 addresses, listed")}),
     Feature("cidr_keyword_ipv6", "`cidr` IPv6 on keyword fields", **_all(ERROR)),

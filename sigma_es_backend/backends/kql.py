@@ -42,6 +42,7 @@ from sigma_es_backend.backends.common import (
     field_capabilities,
     index_patterns,
     keywords_error,
+    never_an_ip,
     string_pattern,
     text_field_error,
     unsupported,
@@ -136,6 +137,9 @@ class KqlBackend(detection_formats.KibanaRuleFormats, CorrelationNotSupportedMix
             raise text_field_error(field, cond, self.identifier)
         if caps.is_ip and pattern.has_wildcards:
             raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+        if caps.is_ip and never_an_ip(pattern):  # an ip field cannot hold it; KQL has no `false`
+            qfield = self.escape_and_quote_field(field)
+            return f"({qfield}: * and not {qfield}: *)"
         if caps.is_boolean:
             value = self.bool_values[boolean_value(field, pattern, cond, self.identifier)]
             return f"{self.escape_and_quote_field(field)}: {value}"

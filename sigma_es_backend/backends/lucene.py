@@ -38,6 +38,7 @@ from sigma_es_backend.backends.common import (
     field_capabilities,
     ipv4_cidr_regexp,
     keywords_error,
+    never_an_ip,
     string_pattern,
     target_engine,
     text_field_error,
@@ -127,6 +128,8 @@ class LuceneBackend(CorrelationNotSupportedMixin, detection_formats.KibanaRuleFo
         if caps.is_ip:
             if pattern.has_wildcards:
                 raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+            if never_an_ip(pattern):  # an ip field cannot hold it: match nothing
+                return "(*:* AND NOT *:*)"
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
         if pattern.cased or not pattern.has_case():
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"

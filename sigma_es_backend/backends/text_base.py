@@ -30,6 +30,7 @@ from sigma_es_backend.backends.common import (
     has_not_ancestor,
     ipv4_cidr_regexp,
     keywords_error,
+    never_an_ip,
     string_pattern,
     text_field_error,
     timestamp_part,
@@ -58,6 +59,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
     string_regex: ClassVar[dict[bool, str]]
     cidr_ip_expression: ClassVar[str]
     fieldref_expressions: ClassVar[dict[str, str]]  # operation → template with {field}, {reference}
+    never_expression: ClassVar[str] = "false"  # a comparison that can never be true
     timestamp_part_expression: ClassVar[str | None] = None  # {part} {field} {value}; None: no date functions
     num_eq_expression: ClassVar[str] = "{field} == {value}"
     # True when the case-insensitive operators fold ASCII letters only (Elasticsearch EQL: they
@@ -115,6 +117,8 @@ class ThreeValuedTextBackend(TextQueryBackend):
         insensitive = not pattern.cased and pattern.has_case() and not caps.is_ip
         if caps.is_ip and pattern.has_wildcards:
             raise unsupported(f"wildcard value on ip field '{field}'", cond, self.identifier)
+        if caps.is_ip and never_an_ip(pattern):
+            return self.never_expression
         if insensitive and self.ascii_case_folding and pattern.has_non_ascii_case():
             # The language's case-insensitive operators fold ASCII only: spell the case forms out.
             regexp = regexp_from_pattern(pattern, case_insensitive=True, delimiter_escape=False)
