@@ -18,9 +18,16 @@ from sigma_es_backend.backends.common import DATA_SOURCE_CONTEXT_STATE
 
 @dataclass(frozen=True)
 class Integration:
+    """An Elastic integration package (and data stream) that ships a data source's events: declared in
+    the mapping files, carried in the conversion state, emitted as Kibana `related_integrations`."""
+
     package: str
     version: str
     integration: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Integration:
+        return cls(record["package"], record["version"], record.get("integration"))
 
 
 @dataclass(frozen=True)
@@ -37,8 +44,7 @@ class DataSourceContext:
         if not record:
             return None
         return cls(id=record["id"], title=record.get("title") or record["id"],
-                   integrations=tuple(Integration(i["package"], i["version"], i.get("integration"))
-                                      for i in record.get("integrations", ())),
+                   integrations=tuple(Integration.from_record(i) for i in record.get("integrations", ())),
                    setup=record.get("setup"))
 
 

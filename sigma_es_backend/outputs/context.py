@@ -26,7 +26,7 @@ from sigma_es_backend.backends.common import (
     field_capabilities,
     index_patterns,
 )
-from sigma_es_backend.conversion.context import RequiredField
+from sigma_es_backend.conversion.context import Integration, RequiredField
 from sigma_es_backend.events.templates import bundled_ecs_mappings
 from sigma_es_backend.outputs.levels import DEFAULT_LEVEL, level_name
 
@@ -94,13 +94,6 @@ class DetectionOptions:
 
 
 @dataclass(frozen=True)
-class RelatedIntegration:
-    package: str
-    version: str
-    integration: str | None = None
-
-
-@dataclass(frozen=True)
 class DetectionContext:
     rule_id: str
     title: str
@@ -115,7 +108,7 @@ class DetectionContext:
     index: tuple[str, ...]
     data_source_id: str | None
     data_source_title: str | None
-    integrations: tuple[RelatedIntegration, ...]
+    integrations: tuple[Integration, ...]
     setup: str | None
     required_fields: tuple[RequiredField, ...]
     options: DetectionOptions
@@ -222,8 +215,7 @@ def detection_context(rule: SigmaRule, state: ConversionState, options: Detectio
         raise DetectionOutputError("a detection needs the Sigma rule's id (its rule_id / managed-object key)",
                                    source=rule.source)
     data_source = state.processing_state.get(DATA_SOURCE_CONTEXT_STATE) or {}
-    integrations = tuple(RelatedIntegration(i["package"], i["version"], i.get("integration"))
-                         for i in data_source.get("integrations", ()))
+    integrations = tuple(Integration.from_record(i) for i in data_source.get("integrations", ()))
     return DetectionContext(
         rule_id=str(rule.id).lower(),
         title=rule.title,

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from sigma_es_backend.backends.common import FieldCapabilities
+from sigma_es_backend.conversion.context import Integration
 
 BASE_PIPELINE = "ecs"
 
@@ -86,15 +87,6 @@ class Unavailable:
 
 
 FieldTarget = str | tuple[str, ...] | SplitDomainUser | Hashes | ValueMap | TokenList | Unavailable
-
-
-@dataclass(frozen=True)
-class Integration:
-    """An Elastic integration package (and data stream) that ships a data source's events."""
-
-    package: str
-    version: str
-    integration: str | None = None
 
 
 @dataclass(frozen=True)
