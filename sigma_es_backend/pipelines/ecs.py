@@ -104,7 +104,8 @@ def _data_source_items(ds: DataSource, more_specific: list) -> list[ProcessingIt
         item("context", SetStateTransformation(DATA_SOURCE_CONTEXT_STATE, _context(ds))),
         item("strict_fields", StrictFieldsTransformation(
             known_fields=sorted(n for n in ds.fields if n not in unavailable), data_source=ds.id,
-            logsource=ds.logsource_label, unavailable=unavailable)),
+            logsource=ds.logsource_label, unavailable=unavailable,
+            single_field_names=sorted(n for n, t in ds.fields.items() if isinstance(t, str)))),
     ]
     for sigma_field, target in ds.fields.items():
         if isinstance(target, SplitDomainUser):

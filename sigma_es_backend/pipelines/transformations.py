@@ -38,6 +38,17 @@ UNMAPPED_FIELDS_VARS = ("backend_unmapped_fields", "unmapped_fields")
 UNMAPPED_FIELDS_MODES = ("strict", "passthrough")
 
 
+def correlation_field_names(rule: SigmaCorrelationRule) -> list[str]:
+    """The Sigma field names a correlation rule groups or counts by (alias names resolved to their fields)."""
+    aliases = {alias.alias: alias for alias in rule.aliases}
+    names: list[str] = []
+    for name in rule.group_by or ():
+        names.extend(aliases[name].mapping.values() if name in aliases else [name])
+    fieldref = getattr(rule.condition, "fieldref", None)
+    names.extend(fieldref if isinstance(fieldref, list) else [fieldref] if fieldref else [])
+    return list(dict.fromkeys(names))
+
+
 def rule_label(rule: SigmaRule | SigmaCorrelationRule | None) -> str:
     """`rule 'Title' (id)`: how pipeline errors name the rule (pySigma appends its file)."""
     if rule is None:
@@ -298,6 +309,8 @@ class StrictFieldsTransformation(_RuleAwareTransformation):
     data_source: str = ""
     logsource: str = ""
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Sigma names mapped to exactly one field with the value unchanged: the only ones a correlation can group by.
+    single_field_names: list[str] = field(default_factory=list)
 
     def _mode(self) -> str:
         variables = getattr(self._pipeline, "vars", None) or {}
@@ -324,6 +337,31 @@ class StrictFieldsTransformation(_RuleAwareTransformation):
         for warnings in stores:
             warnings[:] = [w for w in warnings if not str(w).startswith(prefix)]
             warnings.append(message)
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        super().apply(rule)
+        if isinstance(rule, SigmaCorrelationRule):
+            for name in correlation_field_names(rule):
+                self._check_correlation_field(rule, name)
+
+    def _check_correlation_field(self, rule: SigmaCorrelationRule, name: str) -> None:
+        # Grouping or counting needs the one field that holds the whole Sigma value; a split (User),
+        # per-algorithm (Hashes) or rewritten (value_map) field would group on a name that does not exist.
+        where = f"data source '{self.data_source}' (log source {self.logsource})"
+        if name in self.unavailable:
+            raise SigmaTransformationError(f"{rule_label(rule)}: field '{name}' cannot be grouped or counted "
+                                           f"exactly in {where}: {self.unavailable[name]}", source=rule.source)
+        if name in self.known_fields:
+            if name not in self.single_field_names:
+                raise SigmaTransformationError(
+                    f"{rule_label(rule)}: field '{name}' cannot be grouped or counted exactly in {where}: "
+                    "the integration does not keep its value in one field", source=rule.source)
+            return
+        if self._mode() == "passthrough":
+            self._warn_passthrough(rule, name, where)
+            return
+        raise SigmaTransformationError(f"{rule_label(rule)}: field '{name}' has no ECS mapping for {where}",
+                                       source=rule.source)
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
         # a fieldref's referenced field is a field name of the rule as well
@@ -373,7 +411,18 @@ class RequireDataSourceTransformation(PreprocessingTransformation):
 
     def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
         super().apply(rule)
-        if not isinstance(rule, SigmaRule) or self._pipeline is None:
+        if self._pipeline is None:
+            return
+        if isinstance(rule, SigmaCorrelationRule):
+            # A correlation's fields are mapped by its referenced rules' data source: with none (or several,
+            # each mapping the fields its own way) they would reach the query under Sigma or foreign names.
+            fields = correlation_field_names(rule)
+            if fields and len(self._pipeline.state.get(DATA_SOURCES_STATE) or []) != 1:
+                raise SigmaTransformationError(
+                    f"{rule_label(rule)}: fields {', '.join(fields)} cannot be mapped: the referenced rules do "
+                    "not share one log source with an ECS data source mapping", source=rule.source)
+            return
+        if not isinstance(rule, SigmaRule):
             return
         ls = rule.logsource
         described = ", ".join(

@@ -229,3 +229,35 @@ def test_batch_converts_correlations_and_a_missing_reference_fails_only_its_rule
     assert results[(str(missing), "Recon burst")].errors == [
         f"correlation rule 'recon_burst': Rule 'nosuchrule' not found in rule collection in {missing}"]
     assert results[(str(missing), "Net")].queries[0].startswith("any where ")  # not referenced: converted
+
+
+@pytest.mark.parametrize(("group_by", "reason"), [
+    ("User", "field 'User' cannot be grouped or counted exactly in data source 'windows_process_creation'"),
+    ("Hashes", "field 'Hashes' cannot be grouped or counted exactly"),
+    ("NoSuchField", "field 'NoSuchField' has no ECS mapping for data source 'windows_process_creation'"),
+])
+@pytest.mark.parametrize("target", ["es_eql", "es_dsl", "es_esql"])
+def test_group_by_on_a_field_the_integration_reshapes_or_lacks_fails(target: str, group_by: str,
+                                                                       reason: str) -> None:
+    """Sysmon's User lands split in user.domain/user.name, Hashes per algorithm: grouping by the Sigma name
+    would group on a field that does not exist and never fire."""
+    rule = correlation("event_count", "{gte: 2}").replace("group-by: [ParentImage]", f"group-by: [{group_by}]")
+    with pytest.raises(SigmaError, match=f"rule 'Recon burst': {reason}"):
+        convert(rule, target)
+
+
+def test_group_by_across_log_sources_fails_rather_than_keep_sigma_names() -> None:
+    rule = correlation("event_count", "{gte: 2}").replace(
+        "name: net\nlogsource: {product: windows, category: process_creation}",
+        "name: net\nlogsource: {product: windows, category: network_connection}")
+    assert "category: network_connection" in rule
+    # Each data source's items apply (pySigma matches a correlation by any referenced rule's log source):
+    # the network data source refuses the field the process one mapped; in passthrough mode the data source
+    # check refuses the correlation.
+    with pytest.raises(SigmaError, match="rule 'Recon burst': field 'process.parent.executable' has no ECS "
+                                         "mapping for data source 'windows_network_connection'"):
+        convert(rule, "es_eql")
+    passthrough = backends["es_eql"](processing_pipeline=ecs_pipeline(), unmapped_fields="passthrough")
+    with pytest.raises(SigmaError, match="rule 'Recon burst': fields process.parent.executable cannot be mapped: the referenced "
+                                         "rules do not share one log source"):
+        passthrough.convert(SigmaCollection.from_yaml(rule))
