@@ -108,8 +108,22 @@ def _linked(items: list, linking: type[ConditionAND | ConditionOR]) -> SigmaDete
     return SigmaDetection(detection_items=items, item_linking=linking)
 
 
+class _FieldRewriteTransformation(_RuleAwareTransformation):
+    """Rewrites each value of one Sigma field (`source_field`, declared by the subclass) into conditions on
+    the fields the integration writes instead, keeping the item's value linking (or / all)."""
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
+        if detection_item.field != self.source_field:
+            return None
+        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
+        return _linked(alternatives, detection_item.value_linking)
+
+    def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
+        raise NotImplementedError
+
+
 @dataclass
-class SplitDomainUserTransformation(_RuleAwareTransformation):
+class SplitDomainUserTransformation(_FieldRewriteTransformation):
     """`User: DOMAIN\\name` (Sysmon) → `user.domain` + `user.name` (ECS).
 
     A Sigma pattern P matches "D\\N" exactly when, for some position in P that consumes the
@@ -121,12 +135,6 @@ class SplitDomainUserTransformation(_RuleAwareTransformation):
     source_field: str = "User"
     domain: str = "user.domain"
     name: str = "user.name"
-
-    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
-        if detection_item.field != self.source_field:
-            return None
-        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
-        return _linked(alternatives, detection_item.value_linking)
 
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
         if isinstance(value, SigmaNull):
@@ -173,7 +181,7 @@ class SplitDomainUserTransformation(_RuleAwareTransformation):
 
 
 @dataclass
-class HashesTransformation(_RuleAwareTransformation):
+class HashesTransformation(_FieldRewriteTransformation):
     """`Hashes: MD5=…,SHA256=…,IMPHASH=…` (Sysmon) → one ECS field per algorithm.
 
     `ALGO=value` values (with or without surrounding `*` from contains) become an exact match of
@@ -182,12 +190,6 @@ class HashesTransformation(_RuleAwareTransformation):
 
     source_field: str = "Hashes"
     algorithms: dict[str, str] = field(default_factory=dict)
-
-    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
-        if detection_item.field != self.source_field:
-            return None
-        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
-        return _linked(alternatives, detection_item.value_linking)
 
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
         if not isinstance(value, SigmaString):
@@ -219,7 +221,7 @@ class HashesTransformation(_RuleAwareTransformation):
 
 
 @dataclass
-class ValueMapTransformation(_RuleAwareTransformation):
+class ValueMapTransformation(_FieldRewriteTransformation):
     """A field whose closed set of values the integration rewrites into another field.
 
     Sysmon `Initiated: 'true'` becomes `network.direction: egress` (the integrations drop Initiated).
@@ -231,12 +233,6 @@ class ValueMapTransformation(_RuleAwareTransformation):
     source_field: str = ""
     target_field: str = ""
     values: dict[str, list[str]] = field(default_factory=dict)
-
-    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
-        if detection_item.field != self.source_field:
-            return None
-        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
-        return _linked(alternatives, detection_item.value_linking)
 
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
         if isinstance(value, SigmaNull | SigmaExists):
@@ -264,7 +260,7 @@ class ValueMapTransformation(_RuleAwareTransformation):
 
 
 @dataclass
-class TokenListTransformation(_RuleAwareTransformation):
+class TokenListTransformation(_FieldRewriteTransformation):
     """A whitespace-separated list the integration stores as an array of its tokens (PrivilegeList).
 
     "The list contains X" (X without whitespace) holds exactly when one token contains X, so `contains`
@@ -274,12 +270,6 @@ class TokenListTransformation(_RuleAwareTransformation):
 
     source_field: str = ""
     target_field: str = ""
-
-    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
-        if detection_item.field != self.source_field:
-            return None
-        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
-        return _linked(alternatives, detection_item.value_linking)
 
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
         if isinstance(value, SigmaNull | SigmaExists):
