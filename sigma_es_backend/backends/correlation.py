@@ -58,6 +58,8 @@ class Referenced:
     query: Any
     indexes: tuple[str, ...]
     group_fields: tuple[str, ...]  # the group-by fields in this rule's events (aliases resolved)
+    rule: SigmaRule | None = None  # the processed rule (ECS field names) and its conversion state:
+    state: ConversionState | None = None  # what the detection outputs read (required fields, data source)
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,8 @@ def build(backend: str, rule: SigmaCorrelationRule) -> Correlation:
                 group_fields.append(mapped)
             else:
                 group_fields.append(name)
-        refs.append(Referenced(reference.reference, queries[0], indexes, tuple(group_fields)))
+        refs.append(Referenced(reference.reference, queries[0], indexes, tuple(group_fields), target,
+                               states[0] if states else None))
     return Correlation(rule, rule.type, group_by, int(rule.timespan.seconds), OPERATORS[condition.op],
                        condition.count, field, tuple(refs), bool(aliases))
 
@@ -144,7 +147,9 @@ def build(backend: str, rule: SigmaCorrelationRule) -> Correlation:
 class CorrelationBackendMixin:
     """pySigma's correlation entry point for our backends: build the model, let the backend write it.
 
-    Correlation queries exist in the `default` format only; other formats fail with a clear error.
+    An output format exists for correlation rules when the backend has `finalize_correlation_<format>`
+    (the `default` one is `correlation_query`; the detection format mixins add theirs); any other
+    format fails with a clear error naming the rule.
     """
 
     correlation_methods: ClassVar[dict[str, str]] = {"default": "exact correlation query (see README)"}
@@ -153,16 +158,25 @@ class CorrelationBackendMixin:
     def correlation_query(self, correlation: Correlation) -> str:  # pragma: no cover - every backend overrides
         raise NotImplementedError
 
+    def finalize_correlation_default(self, correlation: Correlation) -> str:
+        return self.correlation_query(correlation)
+
+    def correlation_formats(self) -> list[str]:
+        formats: dict[str, str] = getattr(self, "formats", {})
+        return [f for f in formats if hasattr(self, f"finalize_correlation_{f}")]
+
     def convert_correlation_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
                                  method: str | None = None, callback: Any = None) -> list[Any]:
         backend: Any = self
         try:
             output_format = output_format or backend.default_format
-            if output_format != "default":
+            writer = getattr(self, f"finalize_correlation_{output_format}", None)
+            if writer is None:
                 raise correlation_error(self.identifier, rule, f"output format '{output_format}' is not "
-                                        "available for correlation rules (only 'default')")
+                                        "available for correlation rules (available: "
+                                        f"{', '.join(self.correlation_formats())})")
             backend.last_processing_pipeline.apply(rule)
-            query = self.correlation_query(build(self.identifier, rule))
+            query = writer(build(self.identifier, rule))
             rule.set_conversion_result([query])
             return [query] if rule._output else []
         except SigmaError as error:

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationType
@@ -35,6 +35,7 @@ class EqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, T
         **detection_formats.KIBANA_FORMATS,
     }
     kibana_query: ClassVar[KibanaQuery] = EQL
+    kibana_correlation_range: ClassVar[Literal["window", "sequences"]] = "sequences"
     requires_pipeline: ClassVar[bool] = True
 
     or_token: ClassVar[str] = "or"

@@ -108,6 +108,8 @@ FEATURES_BY_ID = {feature.id: feature for feature in FEATURES}
 # Correlation rules, proven by tests/unit/test_correlations.py (es_eql with the `eql` package on timed
 # events, es_esql as text, errors) and tests/live/test_correlations_live.py (es_dsl on OpenSearch).
 NO_AGGREGATIONS = Support(False, "no aggregations in the language")
+KIBANA_THRESHOLD = Support(True, "`threshold` rule: event_count gte/gt only; value_count refused, the "
+                                 "cardinality aggregation is approximate")
 CORRELATION_FEATURES: tuple[Feature, ...] = (
     Feature("corr_event_count", "correlation `event_count` (group-by, timespan, gt/gte/lt/lte/eq)",
             es_lucene=NO_AGGREGATIONS, es_dsl=OK, es_eql=Support(True, "gt/gte only: a sequence of N stages"),
@@ -123,6 +125,10 @@ CORRELATION_FEATURES: tuple[Feature, ...] = (
     Feature("corr_aliases", "correlation `aliases`",
             es_lucene=NO_AGGREGATIONS, es_dsl=ERROR, es_eql=Support(True, "temporal_ordered"),
             es_esql=ERROR, es_kql=NO_AGGREGATIONS),
+    Feature("corr_kibana", "correlation as a Kibana detection rule (`-f kibana_rule` / `kibana_ndjson`)",
+            es_lucene=KIBANA_THRESHOLD, es_dsl=Support(False, "no Kibana format"),
+            es_eql=Support(True, "`eql` rule, what es_eql converts"),
+            es_esql=Support(True, "`esql` rule, what es_esql converts"), es_kql=KIBANA_THRESHOLD),
     Feature("corr_value_stats", "correlation `value_sum` / `value_avg` / `value_percentile`, extended conditions",
             **{**_all(Support(False, "not yet")), "es_lucene": NO_AGGREGATIONS, "es_kql": NO_AGGREGATIONS}),
 )

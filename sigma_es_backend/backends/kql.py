@@ -36,7 +36,6 @@ from sigma.types import CompareOperators, SigmaCIDRExpression, SigmaCompareExpre
 
 from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import (
-    CorrelationNotSupportedMixin,
     FieldCapabilities,
     boolean_value,
     field_capabilities,
@@ -61,7 +60,7 @@ class CaseApproximationWarning(UserWarning):
     """A case-insensitive Sigma match written case-sensitively because `case_approximation=true`."""
 
 
-class KqlBackend(detection_formats.KibanaRuleFormats, CorrelationNotSupportedMixin, TextQueryBackend):
+class KqlBackend(detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats, TextQueryBackend):
     """Sigma → KQL (Kibana Query Language)."""
 
     identifier: ClassVar[str] = "es_kql"

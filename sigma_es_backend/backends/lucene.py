@@ -33,7 +33,6 @@ from sigma.types import (
 
 from sigma_es_backend.backends import escaping, regex
 from sigma_es_backend.backends.common import (
-    CorrelationNotSupportedMixin,
     boolean_value,
     field_capabilities,
     ipv4_cidr_regexp,
@@ -49,7 +48,7 @@ from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.kibana import LUCENE, KibanaQuery
 
 
-class LuceneBackend(CorrelationNotSupportedMixin, detection_formats.KibanaRuleFormats, detection_formats.OpenSearchMonitorFormats,
+class LuceneBackend(detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats, detection_formats.OpenSearchMonitorFormats,
                      TextQueryBackend):
     """Sigma → Lucene query_string (Elasticsearch / OpenSearch)."""
 

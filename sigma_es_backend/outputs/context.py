@@ -11,12 +11,13 @@ import hashlib
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
 from sigma.conditions import ConditionFieldEqualsValueExpression
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaConfigurationError, SigmaError
 from sigma.rule import SigmaRule
 
@@ -26,6 +27,7 @@ from sigma_es_backend.backends.common import (
     field_capabilities,
     index_patterns,
 )
+from sigma_es_backend.backends.correlation import Correlation
 from sigma_es_backend.conversion.context import Integration, RequiredField
 from sigma_es_backend.events.templates import bundled_ecs_mappings
 from sigma_es_backend.outputs.levels import DEFAULT_LEVEL, level_name
@@ -71,6 +73,18 @@ class Schedule:
     @property
     def kibana_from(self) -> str:
         return f"now-{format_duration(self.interval_seconds + self.lookback_seconds)}"
+
+    def for_window(self, seconds: int) -> Schedule:
+        """An aggregation over exactly the last `seconds` (a correlation's timespan) at every run: runs
+        at most `seconds` apart, so consecutive windows leave no gap (and no late-event lookback: a
+        wider range would count events outside the timespan)."""
+        interval = min(self.interval_seconds, seconds)
+        return Schedule(interval, seconds - interval)
+
+    def for_sequences(self, seconds: int) -> Schedule:
+        """Sequences spanning at most `seconds`: each run looks back its interval, the lookback and the
+        span, so every sequence whose last event falls in the run's interval lies wholly inside."""
+        return Schedule(self.interval_seconds, self.lookback_seconds + seconds)
 
 
 @dataclass(frozen=True)
@@ -210,7 +224,9 @@ def _tag_text(tag: Any) -> str:
     return f"{namespace}.{tag.name}" if namespace is not None else str(tag)
 
 
-def detection_context(rule: SigmaRule, state: ConversionState, options: DetectionOptions) -> DetectionContext:
+def detection_context(rule: SigmaRule | SigmaCorrelationRule, state: ConversionState, options: DetectionOptions,
+                      fields: tuple[RequiredField, ...] | None = None) -> DetectionContext:
+    """`fields`: the required fields when they are not the rule's own detection's (correlation rules)."""
     if not getattr(rule, "id", None):
         raise DetectionOutputError("a detection needs the Sigma rule's id (its rule_id / managed-object key)",
                                    source=rule.source)
@@ -232,9 +248,37 @@ def detection_context(rule: SigmaRule, state: ConversionState, options: Detectio
         data_source_title=data_source.get("title"),
         integrations=integrations,
         setup=data_source.get("setup"),
-        required_fields=required_fields(rule, state),
+        required_fields=required_fields(rule, state) if fields is None else fields,
         options=options,
     )
+
+
+def correlation_context(correlation: Correlation, options: DetectionOptions) -> DetectionContext:
+    """A correlation rule's context: its own metadata (id, title, level, tags …), the index patterns,
+    data sources and integrations of the rules it references, and as required fields the union of
+    theirs with the group-by (aliases resolved) and value fields."""
+    fields: dict[str, RequiredField] = {}
+    ecs = ecs_field_types()
+    records: list[dict[str, Any]] = []
+    for ref in correlation.rules:
+        state = ref.state or ConversionState()
+        if isinstance(ref.rule, SigmaRule):
+            fields.update((f.name, f) for f in required_fields(ref.rule, state))
+        names = [*ref.group_fields, *([correlation.field] if correlation.field else [])]
+        for name in names:
+            if name not in fields:
+                fields[name] = RequiredField(name, field_capabilities(state, name).type, name in ecs)
+        record = state.processing_state.get(DATA_SOURCE_CONTEXT_STATE)
+        if record and record not in records:
+            records.append(record)
+    first = correlation.rules[0].state or ConversionState()
+    ctx = detection_context(correlation.rule, first, options, tuple(sorted(fields.values(), key=lambda f: f.name)))
+    integrations = tuple(dict.fromkeys(Integration.from_record(i) for r in records for i in r.get("integrations", ())))
+    setups = [r["setup"] for r in records if r.get("setup")]
+    return replace(ctx, index=correlation.indexes,
+                   data_source_id=", ".join(r["id"] for r in records) or None,
+                   data_source_title=", ".join(r.get("title") or r["id"] for r in records) or None,
+                   integrations=integrations, setup="\n\n".join(dict.fromkeys(setups)) or None)
 
 
 def content_hash(document: Any) -> str:

@@ -4,13 +4,16 @@ names in `formats` (`{**base_formats, **KIBANA_FORMATS}`); pySigma finds `finali
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from dataclasses import replace
+from typing import Any, ClassVar, Literal
 
 from sigma.conversion.state import ConversionState
+from sigma.correlations import SigmaCorrelationType
 from sigma.rule import SigmaRule
 
-from sigma_es_backend.outputs.context import DetectionOptions, detection_context
-from sigma_es_backend.outputs.kibana import KibanaQuery, build_kibana_rule
+from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
+from sigma_es_backend.outputs.context import DetectionOptions, correlation_context, detection_context
+from sigma_es_backend.outputs.kibana import THRESHOLD_MAX_FIELDS, KibanaQuery, Threshold, build_kibana_rule
 from sigma_es_backend.outputs.opensearch import MonitorQuery, MonitorType, build_monitor
 
 KIBANA_FORMATS: dict[str, str] = {
@@ -52,6 +55,29 @@ class KibanaRuleFormats(_DetectionFormatBase):
     def finalize_output_kibana_ndjson(self, queries: list[str]) -> list[str]:
         return list(queries)
 
+    # --- correlation rules (backends with CorrelationBackendMixin) ---------------------------------
+    # How the rule's time range covers a correlation: "window" (an aggregation over exactly the
+    # timespan ending at each run) or "sequences" (EQL: the run's interval plus the timespan).
+    kibana_correlation_range: ClassVar[Literal["window", "sequences"]] = "window"
+
+    def kibana_correlation(self, correlation: Correlation) -> tuple[str, Threshold | None]:
+        """The rule's query (and threshold, for threshold rules) for a correlation."""
+        return self.correlation_query(correlation), None  # type: ignore[attr-defined]
+
+    def kibana_correlation_rule(self, correlation: Correlation) -> dict[str, Any]:
+        options = self.detection_options()
+        schedule = (options.schedule.for_sequences(correlation.seconds) if self.kibana_correlation_range == "sequences"
+                    else options.schedule.for_window(correlation.seconds))
+        ctx = correlation_context(correlation, replace(options, schedule=schedule))
+        query, threshold = self.kibana_correlation(correlation)
+        return build_kibana_rule(ctx, self.kibana_query, query, threshold).to_dict()
+
+    def finalize_correlation_kibana_rule(self, correlation: Correlation) -> str:
+        return json.dumps(self.kibana_correlation_rule(correlation), indent=2, ensure_ascii=False)
+
+    def finalize_correlation_kibana_ndjson(self, correlation: Correlation) -> str:
+        return json.dumps(self.kibana_correlation_rule(correlation), separators=(",", ":"), ensure_ascii=False)
+
 
 class OpenSearchMonitorFormats(_DetectionFormatBase):
     """opensearch_monitor: a string query (query_string) → document-level monitor by default
@@ -80,3 +106,41 @@ class OpenSearchMonitorFormats(_DetectionFormatBase):
         if output_format in MONITOR_FORMATS:
             self.backend_options.setdefault("engine", "opensearch")
         return super().convert_rule(rule, output_format, *args, **kwargs)  # type: ignore[misc]
+
+
+class KibanaThresholdCorrelations(CorrelationBackendMixin):
+    """Query languages without aggregations (Lucene, KQL): a correlation rule has no query of its own,
+    but an `event_count` with a lower bound is exactly a Kibana threshold rule (at least N events per
+    group-by combination within one execution's range = the timespan). Put before KibanaRuleFormats."""
+
+    def correlation_query(self, correlation: Correlation) -> str:
+        raise correlation_error(self.identifier, correlation.rule, "correlation rules need aggregations or "
+                                "sequences, which this query language cannot express (use es_dsl, es_eql or "
+                                "es_esql, or -f kibana_rule for an event_count as a Kibana threshold rule)")
+
+    def kibana_correlation(self, correlation: Correlation) -> tuple[str, Threshold | None]:
+        rule, kind = correlation.rule, correlation.type.name.lower()
+        if correlation.type == SigmaCorrelationType.VALUE_COUNT:
+            raise correlation_error(self.identifier, rule, "value_count: a Kibana threshold rule counts distinct "
+                                    "values with the cardinality aggregation (HyperLogLog++ over value hashes: "
+                                    "approximate, two values with the same hash count once); use es_esql "
+                                    "-f kibana_rule (exact distinct count)")
+        if correlation.type != SigmaCorrelationType.EVENT_COUNT:
+            raise correlation_error(self.identifier, rule, f"{kind}: a Kibana threshold rule only counts events "
+                                    "(use es_eql or es_esql -f kibana_rule)")
+        if correlation.operator not in (">=", ">") or correlation.count != int(correlation.count):
+            raise correlation_error(self.identifier, rule, f"event_count condition '{correlation.operator} "
+                                    f"{correlation.count}': a Kibana threshold rule alerts on 'at least N events' "
+                                    "only (use es_esql -f kibana_rule)")
+        if correlation.has_aliases:
+            raise correlation_error(self.identifier, rule, "aliases: a threshold rule groups every event by the "
+                                    "same fields (use es_eql)")
+        if len(correlation.group_by) > THRESHOLD_MAX_FIELDS:
+            raise correlation_error(self.identifier, rule, f"{len(correlation.group_by)} group-by fields: a "
+                                    f"threshold rule takes at most {THRESHOLD_MAX_FIELDS}")
+        needed = int(correlation.count) + (1 if correlation.operator == ">" else 0)
+        queries = [str(ref.query) for ref in correlation.rules]
+        or_token = self.or_token
+        query = queries[0] if len(queries) == 1 else f" {or_token} ".join(f"({q})" for q in queries)
+        # Kibana's threshold value is at least 1; a group exists only with an event (README), so ">= 0" is ">= 1".
+        return query, Threshold(correlation.group_by, max(needed, 1))

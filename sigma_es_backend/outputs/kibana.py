@@ -14,7 +14,7 @@ from sigma_es_backend import attack
 from sigma_es_backend.outputs.context import MANAGED_BY, DetectionContext, content_hash
 from sigma_es_backend.outputs.levels import KibanaSeverity, level_mapping
 
-KibanaRuleType = Literal["query", "eql", "esql"]
+KibanaRuleType = Literal["query", "eql", "esql", "threshold"]
 KibanaLanguage = Literal["lucene", "kuery", "eql", "esql"]
 HASH_KEY = "sigma_es_hash"
 
@@ -33,6 +33,20 @@ LUCENE = KibanaQuery("query", "lucene")
 KUERY = KibanaQuery("query", "kuery")
 EQL = KibanaQuery("eql", "eql")
 ESQL = KibanaQuery("esql", "esql", uses_index=False)
+# Most group-by fields a threshold rule takes (detection engine API schema: threshold.field maxItems).
+THRESHOLD_MAX_FIELDS = 5
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A threshold rule's condition: at least `value` matching events per combination of `fields`
+    inside one execution's time range (Kibana compares `doc_count >= value`, nothing else)."""
+
+    fields: tuple[str, ...]
+    value: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": list(self.fields), "value": self.value}
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class KibanaRule:
     setup: str
     note: str
     meta: dict[str, Any] = field(default_factory=dict)
+    threshold: Threshold | None = None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -70,6 +85,8 @@ class KibanaRule:
         }
         if self.index is not None:
             body["index"] = list(self.index)
+        if self.threshold is not None:
+            body["threshold"] = self.threshold.to_dict()
         body.update({
             "severity": self.severity, "risk_score": self.risk_score,
             "threat": [dict(t) for t in self.threat],
@@ -102,12 +119,14 @@ def kibana_threat(tags: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     return tuple(entries)
 
 
-def build_kibana_rule(ctx: DetectionContext, kind: KibanaQuery, query: str) -> KibanaRule:
+def build_kibana_rule(ctx: DetectionContext, kind: KibanaQuery, query: str,
+                      threshold: Threshold | None = None) -> KibanaRule:
     level = level_mapping(ctx.level)
     options = ctx.options
     rule = KibanaRule(
         rule_id=ctx.rule_id, name=ctx.title, description=ctx.description,
-        type=kind.type, language=kind.language, query=query,
+        type="threshold" if threshold is not None else kind.type, language=kind.language, query=query,
+        threshold=threshold,
         index=ctx.index if kind.uses_index else None,
         severity=level.kibana_severity, risk_score=level.risk_score,
         threat=kibana_threat(ctx.tags),

@@ -175,10 +175,10 @@ def test_languages_without_aggregations_refuse_correlations(target: str) -> None
         convert(correlation("event_count", "{gte: 3}"), target)
 
 
-@pytest.mark.parametrize("target", ["es_eql", "es_esql", "es_dsl"])
-def test_only_default_format_for_correlations(target: str) -> None:
-    output = "opensearch_monitor" if target == "es_dsl" else "kibana_rule"
-    with pytest.raises(SigmaError, match=f"output format '{output}' is not available for correlation rules"):
+@pytest.mark.parametrize(("target", "output"), [("es_eql", "eqlapi"), ("es_dsl", "query")])
+def test_formats_without_a_correlation_writer_fail_naming_the_available_ones(target: str, output: str) -> None:
+    with pytest.raises(SigmaError, match=f"output format '{output}' is not available for correlation rules "
+                                         r"\(available: default"):
         convert(correlation("event_count", "{gte: 3}"), target, output)
 
 
