@@ -1,7 +1,7 @@
 """Evaluate the ES|QL our es_esql backend writes on in-memory events (no Elasticsearch here).
 
 Only the subset the backend emits: `FROM … | WHERE <condition>` with AND/OR/NOT, `==` `!=` `<`
-`<=` `>` `>=`, `LIKE`, `RLIKE`, `IS [NOT] NULL`, `TO_LOWER`, `CIDR_MATCH`, `STARTS_WITH`,
+`<=` `>` `>=`, `LIKE`, `RLIKE`, `IS [NOT] NULL`, `TO_LOWER`, `CONCAT`, `CIDR_MATCH`, `STARTS_WITH`,
 `ENDS_WITH`, `LOCATE`, `DATE_EXTRACT`. Semantics as Elasticsearch documents them: a missing field
 is null, comparisons with null are null, three-valued AND/OR/NOT, WHERE keeps rows whose condition
 is true; string comparisons and LIKE/RLIKE are case-sensitive; LIKE knows `*`, `?` and `\\`
@@ -96,6 +96,8 @@ def _functions(name: str, args: list[Any]) -> Any:
         return None
     if name == "TO_LOWER":
         return args[0].lower()
+    if name == "CONCAT":  # null when any argument is null (checked above)
+        return "".join(args)
     if name == "CIDR_MATCH":
         return ipaddress.ip_address(args[0]) in ipaddress.ip_network(args[1], strict=False)
     if name == "STARTS_WITH":

@@ -47,6 +47,9 @@ NO_DATE_PARTS = {"es_lucene": "query_string cannot extract date parts", "es_kql"
 TEXT_FIELD = {backend: "analyzed text field|regular expression on match_only_text" for backend in BACKEND_IDS
               if backend != "es_esql"}
 FIELDREF_NO = {"es_lucene": "query_string cannot compare two fields", "es_kql": "KQL cannot compare two fields"}
+# The split Sysmon User field: the refusal names the rule and both sides.
+SPLIT_FIELDREF_NO = {backend: rf"rule 'fieldref_split-.*'.*field reference \(fieldref\) .*'User' \(user\.domain "
+                     rf"\+ '\\\\' \+ user\.name\).*{reason}" for backend, reason in FIELDREF_NO.items()}
 
 
 def everywhere(pattern: str) -> dict[str, str]:
@@ -64,6 +67,9 @@ class FeatureCase:
     raises: dict[str, str] = field(default_factory=dict)  # backend → regex the error must match
     field_types: dict[str, str] = field(default_factory=dict)  # capability overrides (ECS field → type)
     pipeline_vars: dict[str, list[str]] = field(default_factory=dict)  # values for `expand` placeholders
+    # The backends that run the case (default all). Multi-valued fields as function arguments are outside
+    # what EQL (first value only) and ES|QL (null) define, as the README says: such cases run elsewhere.
+    backends: tuple[str, ...] = BACKEND_IDS
 
     @property
     def id(self) -> str:
@@ -107,6 +113,8 @@ LOGON = "winlog.event_data.LogonId"  # keyword (integration's dynamic string map
 PID = "process.pid"  # long
 TS = "@timestamp"  # date
 PARENT = "process.parent.executable"  # keyword + .caseless
+DOMAIN, NAME = "user.domain", "user.name"  # Sysmon User "DOMAIN\\name", split by the integration
+PARENT_USER = "winlog.event_data.ParentUser"  # raw "DOMAIN\\name"
 CMD_EXE = "C:\\Windows\\System32\\cmd.exe"
 RESERVED = 'a+b-c=d&&e||f>g<h!i(j)k{l}m[n]o^p"q~r*s?t:u\\v/w x#y@z%'
 RESERVED_SIGMA = RESERVED.replace("*", "\\*").replace("?", "\\?")
@@ -430,6 +438,69 @@ CASES: list[FeatureCase] = [
     FeatureCase("fieldref", "wildcard_field", "sel:\n  CommandLine|fieldref: ParentCommandLine\ncondition: sel",
                 {"same": {CMD: "x", "process.parent.command_line": "x"}}, set(),
                 raises={**everywhere("fieldref.* on wildcard field 'process.command_line'"), **FIELDREF_NO}),
+    # --- fieldref across the split User field (user.domain + "\\" + user.name), both directions -----
+    *[FeatureCase("fieldref_split", f"equals_{name}", f"sel:\n  {detection}\ncondition: sel",
+                  {"same": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\alice"},
+                   "other_case": {DOMAIN: "corp", NAME: "ALICE", PARENT_USER: "Corp\\Alice"},
+                   "other_user": {DOMAIN: "CORP", NAME: "bob", PARENT_USER: "CORP\\alice"},
+                   "other_domain": {DOMAIN: "WS1", NAME: "alice", PARENT_USER: "CORP\\alice"},
+                   "no_separator": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORPalice"},
+                   "no_domain": {NAME: "alice", PARENT_USER: "\\alice"},
+                   "no_domain_bare": {NAME: "alice", PARENT_USER: "alice"},
+                   "no_parent": {DOMAIN: "CORP", NAME: "alice"}, "neither": {}},
+                  {"same", "other_case"}, raises=SPLIT_FIELDREF_NO)
+      for name, detection in (("user_to_parent", "User|fieldref: ParentUser"),
+                              ("parent_to_user", "ParentUser|fieldref: User"))],
+    FeatureCase("fieldref_split", "negated", "sel:\n  User|fieldref: ParentUser\ncondition: not sel",
+                {"same": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "corp\\ALICE"},
+                 "other_user": {DOMAIN: "CORP", NAME: "bob", PARENT_USER: "CORP\\alice"},
+                 "no_domain": {NAME: "alice", PARENT_USER: "\\alice"},
+                 "no_name": {DOMAIN: "CORP", PARENT_USER: "CORP\\"},
+                 "no_parent": {DOMAIN: "CORP", NAME: "alice"}, "neither": {}},
+                {"other_user", "no_domain", "no_name", "no_parent", "neither"}, raises=SPLIT_FIELDREF_NO),
+    FeatureCase("fieldref_split", "negated_parent_to_user", "sel:\n  ParentUser|fieldref: User\ncondition: not sel",
+                {"same": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\alice"},
+                 "other_user": {DOMAIN: "CORP", NAME: "bob", PARENT_USER: "CORP\\alice"},
+                 "no_name": {DOMAIN: "CORP", PARENT_USER: "CORP\\"}},
+                {"other_user", "no_name"}, raises=SPLIT_FIELDREF_NO),
+    # User starts with / ends with / contains ParentUser's value, and ParentUser … User's.
+    FeatureCase("fieldref_split", "user_startswith_parent", "sel:\n  User|fieldref|startswith: ParentUser\ncondition: sel",
+                {"domain": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "corp\\"},
+                 "part_of_domain": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CO"},
+                 "equal": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\ALICE"},
+                 "longer": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\alice2"},
+                 "name_only": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "alice"},
+                 "no_domain": {NAME: "alice", PARENT_USER: "alice"}},
+                {"domain", "part_of_domain", "equal"}, raises=SPLIT_FIELDREF_NO),
+    FeatureCase("fieldref_split", "parent_startswith_user", "sel:\n  ParentUser|fieldref|startswith: User\ncondition: sel",
+                {"longer": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\ALICE2"},
+                 "equal": {DOMAIN: "corp", NAME: "alice", PARENT_USER: "CORP\\alice"},
+                 "shorter": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\ali"},
+                 "no_domain": {NAME: "alice", PARENT_USER: "\\alice"}},
+                {"longer", "equal"}, raises=SPLIT_FIELDREF_NO),
+    FeatureCase("fieldref_split", "user_endswith_parent", "sel:\n  User|fieldref|endswith: ParentUser\ncondition: sel",
+                {"name": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "\\ALICE"},
+                 "part_of_name": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "ice"},
+                 "domain": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP"},
+                 "no_domain": {NAME: "alice", PARENT_USER: "alice"}},
+                {"name", "part_of_name"}, raises=SPLIT_FIELDREF_NO),
+    FeatureCase("fieldref_split", "parent_contains_user", "sel:\n  ParentUser|fieldref|contains: User\ncondition: sel",
+                {"inside": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "x Corp\\Alice y"},
+                 "apart": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP alice"},
+                 "no_name": {DOMAIN: "CORP", PARENT_USER: "CORP\\"}},
+                {"inside"}, raises=SPLIT_FIELDREF_NO),
+    FeatureCase("fieldref_split", "user_to_user", "sel:\n  User|fieldref: User\ncondition: sel",
+                {"present": {DOMAIN: "CORP", NAME: "alice"}, "no_domain": {NAME: "alice"}},
+                {"present"}, raises=SPLIT_FIELDREF_NO),
+    # Every combination of the parts' values (es_dsl's script; EQL reads an array's first value only and
+    # ES|QL functions return null on multi-valued fields: README).
+    FeatureCase("fieldref_split", "multi_valued", "sel:\n  User|fieldref: ParentUser\ncondition: sel",
+                {"second_name": {DOMAIN: "CORP", NAME: ["alice", "bob"], PARENT_USER: "CORP\\bob"},
+                 "second_domain": {DOMAIN: ["WS1", "CORP"], NAME: "alice", PARENT_USER: "corp\\alice"},
+                 "second_parent": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: ["x", "CORP\\alice"]},
+                 "mixed": {DOMAIN: ["WS1", "CORP"], NAME: ["alice", "bob"], PARENT_USER: "WS2\\bob"}},
+                {"second_name", "second_domain", "second_parent"}, raises=SPLIT_FIELDREF_NO,
+                backends=("es_lucene", "es_dsl", "es_kql")),
     *[FeatureCase("timestamp_parts", part, f"sel:\n  UtcTime|{part}: {value}\ncondition: sel",
                   {"match": {TS: match}, "other": {TS: other}}, {"match"}, raises=NO_DATE_PARTS)
       for part, value, match, other in (

@@ -11,7 +11,6 @@ from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import (
     SigmaCIDRExpression,
-    SigmaFieldReference,
     SigmaString,
     SigmaTimestampPart,
     TimestampPart,
@@ -126,34 +125,6 @@ def backslash_before_wildcard(pattern: Pattern) -> bool:
     return any(c == "\\" and isinstance(n, Wildcard) for c, n in zip(chars, chars[1:], strict=False))
 
 
-FIELDREF_OPERATIONS = ("equals", "startswith", "endswith", "contains")
-
-
-def fieldref_operation(cond: Any) -> str:
-    """Which comparison a `fieldref` asks for: the referenced field's value equals / is a prefix of /
-    a suffix of / is contained in the field's value."""
-    ref = cond.value
-    assert isinstance(ref, SigmaFieldReference)
-    if ref.starts_with and ref.ends_with:
-        return "contains"
-    if ref.starts_with:
-        return "startswith"
-    if ref.ends_with:
-        return "endswith"
-    return "equals"
-
-
-def check_fieldref_types(state: ConversionState, cond: Any, backend: str, allowed: tuple[str, ...] = ("keyword",)
-                         ) -> None:
-    """Field-to-field comparisons read both fields' values (doc values, or the language's functions),
-    which only keyword fields offer everywhere."""
-    for name in (cond.field, cond.value.field):
-        caps = field_capabilities(state, name)
-        if caps.type not in allowed:
-            raise unsupported(f"field reference (fieldref) on {caps.type} field '{name}': only "
-                              f"{' / '.join(allowed)} fields can be compared with another field", cond, backend)
-
-
 # Sigma timestamp part → (ES|QL DATE_EXTRACT part, name used by the DSL Painless script). `week` is
 # absent: Sigma does not say which week numbering (ISO 8601 or weeks counted from January 1st).
 TIMESTAMP_PARTS: dict[TimestampPart, tuple[str, str]] = {
@@ -247,6 +218,18 @@ def ipv4_cidr_regexp(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> str:
         else:
             octets.append("(" + "|".join(str(v) for v in range(base[index], base[index] + span)) + ")")
     return "\\.".join(octets)
+
+
+class RuleLabelMixin:
+    """Remembers the rule being converted, so that errors and warnings can name it (`rule 'Title' (path)`)."""
+
+    _rule_label: str = "rule"
+
+    def convert_rule(self, rule: Any, *args: Any, **kwargs: Any) -> Any:
+        path = getattr(getattr(rule, "source", None), "path", None)
+        rule_id = getattr(rule, "id", None)
+        self._rule_label = f"rule '{rule.title}'" + (f" ({path})" if path else (f" ({rule_id})" if rule_id else ""))
+        return super().convert_rule(rule, *args, **kwargs)  # type: ignore[misc]
 
 
 def _correlation_not_supported(self: Any, rule: Any, *args: Any, **kwargs: Any) -> Any:

@@ -35,9 +35,7 @@ from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
     backslash_before_wildcard,
     boolean_value,
-    check_fieldref_types,
     field_capabilities,
-    fieldref_operation,
     ipv4_cidr_regexp,
     keywords_error,
     never_an_ip,
@@ -48,16 +46,27 @@ from sigma_es_backend.backends.common import (
     unsupported,
 )
 from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
+from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_fieldref_types, field_comparison
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
 
 Query = dict[str, Any]
 RANGE_OPERATORS = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte",
                    CompareOperators.GT: "gt", CompareOperators.GTE: "gte"}
+# Each side is {"fields": [...], "separator": s}: one field, or the parts of a joined field (Sysmon User =
+# user.domain + "\\" + user.name). Its values are every combination of its fields' values joined with
+# the separator; none when a field has no value. True when any value of one side compares true with
+# any of the other, case-insensitively.
 FIELDREF_SCRIPT = (
-    "if (!doc.containsKey(params.field) || !doc.containsKey(params.reference)) { return false; } "
-    "for (def x : doc[params.field]) { String a = x.toString().toLowerCase(); "
-    "for (def y : doc[params.reference]) { String b = y.toString().toLowerCase(); "
+    "List joined(Map doc, Map side) { List out = new ArrayList(); out.add(''); "
+    "for (int i = 0; i < side.fields.size(); ++i) { String name = side.fields.get(i); "
+    "if (!doc.containsKey(name)) { return new ArrayList(); } List next = new ArrayList(); "
+    "for (String prefix : out) { for (def v : doc[name]) { "
+    "next.add(i == 0 ? v.toString() : prefix + side.separator + v.toString()); } } out = next; } "
+    "return out; } "
+    "List left = joined(doc, params.field); if (left.isEmpty()) { return false; } "
+    "List right = joined(doc, params.reference); "
+    "for (String x : left) { String a = x.toLowerCase(); for (String y : right) { String b = y.toLowerCase(); "
     "if (params.operation == 'equals' ? a.equals(b) : params.operation == 'startswith' ? a.startsWith(b) "
     ": params.operation == 'endswith' ? a.endsWith(b) : a.contains(b)) { return true; } } } return false;"
 )
@@ -71,6 +80,12 @@ TIMESTAMP_PART_SCRIPT = (
 MATCH_NONE: Query = {"bool": {"must_not": [{"match_all": {}}]}}
 # Groups per page of a correlation's composite aggregation (page on with `after_key`).
 COMPOSITE_PAGE_SIZE = 10000
+
+
+def _script_side(operand: Operand) -> dict[str, Any]:
+    if isinstance(operand, JoinedField):
+        return {"fields": list(operand.parts), "separator": operand.separator}
+    return {"fields": [operand], "separator": ""}
 
 
 class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFormats, CorrelationNotSupportedMixin,
@@ -207,10 +222,12 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> Query:
-        # Query DSL has no field-to-field comparison: a Painless script query over both fields' doc
-        # values, case-insensitive as Sigma is; any value of one field against any of the other.
-        check_fieldref_types(state, cond, self.identifier)
-        params = {"field": cond.field, "reference": cond.value.field, "operation": fieldref_operation(cond)}
+        # Query DSL has no field-to-field comparison: a Painless script query over both sides' doc
+        # values, case-insensitive as Sigma is; any value of one side against any of the other.
+        comparison = field_comparison(cond)
+        check_fieldref_types(state, comparison, cond, self.identifier)
+        params = {"field": _script_side(comparison.field), "reference": _script_side(comparison.reference),
+                  "operation": comparison.operation}
         return {"script": {"script": {"lang": "painless", "source": FIELDREF_SCRIPT, "params": params}}}
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,

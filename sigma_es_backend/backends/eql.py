@@ -57,6 +57,14 @@ class EqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, T
         "endswith": "endsWith~({field}, {reference})",
         "contains": "stringContains~({field}, {reference})",
     }
+    # A joined field (Sysmon User = user.domain + "\\" + user.name) is `concat(...)` inside those functions.
+    # Elasticsearch's EQL accepts it there: startsWith / endsWith / stringContains resolve each argument with
+    # isStringAndExact, which only restricts field attributes (concat's type is keyword), and build their
+    # script from each argument's script; concat returns null when any argument is null
+    # (x-pack/plugin/ql …/TypeResolutions.java, …/scalar/string/StartsWith.java, x-pack/plugin/eql
+    # …/scalar/string/Concat.java, ConcatFunctionProcessor.java; qa additional_test_queries.toml
+    # concatWithCondition*, and function calls as arguments: matchWithSubstring, numberStringConversion*).
+    concat_expression: ClassVar[str] = "concat({args})"
     insensitive_eq_is_wildcard: ClassVar[bool] = True
     field_null_expression: ClassVar[str] = "{field} == null"
     field_exists_expression: ClassVar[str] = "{field} != null"

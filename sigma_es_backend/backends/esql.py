@@ -53,6 +53,9 @@ class EsqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, 
         "endswith": "ENDS_WITH(TO_LOWER({field}), TO_LOWER({reference}))",
         "contains": "LOCATE(TO_LOWER({field}), TO_LOWER({reference})) > 0",
     }
+    # A joined field (Sysmon User = user.domain + "\\" + user.name): CONCAT takes keyword/text arguments
+    # and, like every ES|QL scalar function, returns null when an argument is null (or multi-valued).
+    concat_expression: ClassVar[str] = "CONCAT({args})"
     field_null_expression: ClassVar[str] = "{field} IS NULL"
     field_exists_expression: ClassVar[str] = "{field} IS NOT NULL"
     field_not_exists_expression: ClassVar[str] = "{field} IS NULL"

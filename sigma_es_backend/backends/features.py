@@ -89,6 +89,12 @@ FEATURES: tuple[Feature, ...] = (
             es_dsl=Support(True, "Painless script query; keyword fields only"),
             es_eql=Support(True, "`startsWith~` / `endsWith~` / `stringContains~`; keyword fields only"),
             es_esql=Support(True, "keyword fields only"), es_kql=ERROR),
+    Feature("fieldref_split", "`fieldref` to or from the split Sysmon `User` field "
+            "(`user.domain` + `\\` + `user.name`), either side",
+            es_lucene=Support(False, "query_string cannot compare fields"),
+            es_dsl=Support(True, "Painless joins the parts' values, every combination"),
+            es_eql=Support(True, "`concat()`; single-valued fields"),
+            es_esql=Support(True, "`CONCAT`; single-valued fields"), es_kql=ERROR),
     Feature("timestamp_parts", "`minute` / `hour` / `day` / `month` / `year` on date fields (UTC)",
             es_lucene=Support(False, "query_string has no date parts"),
             es_dsl=Support(True, "Painless script query"), es_eql=Support(False, "EQL has no date functions"),

@@ -37,6 +37,7 @@ from sigma.types import CompareOperators, SigmaCIDRExpression, SigmaCompareExpre
 from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import (
     FieldCapabilities,
+    RuleLabelMixin,
     boolean_value,
     field_capabilities,
     index_patterns,
@@ -47,6 +48,7 @@ from sigma_es_backend.backends.common import (
     unsupported,
 )
 from sigma_es_backend.backends.escaping import case_variants
+from sigma_es_backend.backends.fieldref import fieldref_refused
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.discover import discover_saved_objects, unique_ndjson
@@ -60,7 +62,8 @@ class CaseApproximationWarning(UserWarning):
     """A case-insensitive Sigma match written case-sensitively because `case_approximation=true`."""
 
 
-class KqlBackend(detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats, TextQueryBackend):
+class KqlBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats,
+                 TextQueryBackend):
     """Sigma → KQL (Kibana Query Language)."""
 
     identifier: ClassVar[str] = "es_kql"
@@ -108,14 +111,6 @@ class KqlBackend(detection_formats.KibanaThresholdCorrelations, detection_format
             return int(value)
         except ValueError as error:
             raise unsupported(f"case_variants must be a number, not '{value}'", backend=self.identifier) from error
-
-    _rule_label: str = "rule"
-
-    def convert_rule(self, rule: SigmaRule, *args: Any, **kwargs: Any) -> Any:
-        # Remembered only to name the rule in approximation warnings.
-        path = getattr(getattr(rule, "source", None), "path", None)
-        self._rule_label = f"rule '{rule.title}'" + (f" ({path})" if path else (f" ({rule.id})" if rule.id else ""))
-        return super().convert_rule(rule, *args, **kwargs)
 
     # --- boolean structure -----------------------------------------------------------------------
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
@@ -220,7 +215,7 @@ class KqlBackend(detection_formats.KibanaThresholdCorrelations, detection_format
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> str:
-        raise unsupported("field reference (fieldref): KQL cannot compare two fields", cond, self.identifier)
+        raise fieldref_refused(cond, "KQL cannot compare two fields", self.identifier, self._rule_label)
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
                                                       state: ConversionState) -> str:

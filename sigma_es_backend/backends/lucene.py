@@ -33,6 +33,7 @@ from sigma.types import (
 
 from sigma_es_backend.backends import escaping, regex
 from sigma_es_backend.backends.common import (
+    RuleLabelMixin,
     boolean_value,
     field_capabilities,
     ipv4_cidr_regexp,
@@ -43,13 +44,14 @@ from sigma_es_backend.backends.common import (
     text_field_error,
     unsupported,
 )
+from sigma_es_backend.backends.fieldref import fieldref_refused
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.kibana import LUCENE, KibanaQuery
 
 
-class LuceneBackend(detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats, detection_formats.OpenSearchMonitorFormats,
-                     TextQueryBackend):
+class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats,
+                    detection_formats.OpenSearchMonitorFormats, TextQueryBackend):
     """Sigma → Lucene query_string (Elasticsearch / OpenSearch)."""
 
     identifier: ClassVar[str] = "es_lucene"
@@ -184,8 +186,7 @@ class LuceneBackend(detection_formats.KibanaThresholdCorrelations, detection_for
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> str:
-        raise unsupported("field reference (fieldref): query_string cannot compare two fields", cond,
-                          self.identifier)
+        raise fieldref_refused(cond, "query_string cannot compare two fields", self.identifier, self._rule_label)
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
                                                       state: ConversionState) -> str:

@@ -24,9 +24,7 @@ from sigma.types import (
 from sigma_es_backend.backends import regex
 from sigma_es_backend.backends.common import (
     boolean_value,
-    check_fieldref_types,
     field_capabilities,
-    fieldref_operation,
     has_not_ancestor,
     ipv4_cidr_regexp,
     keywords_error,
@@ -37,6 +35,7 @@ from sigma_es_backend.backends.common import (
     unsupported,
 )
 from sigma_es_backend.backends.escaping import regexp_from_pattern
+from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_fieldref_types, field_comparison
 from sigma_es_backend.backends.pattern import Pattern
 
 
@@ -59,6 +58,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
     string_regex: ClassVar[dict[bool, str]]
     cidr_ip_expression: ClassVar[str]
     fieldref_expressions: ClassVar[dict[str, str]]  # operation → template with {field}, {reference}
+    concat_expression: ClassVar[str]  # {args}: a joined field's parts and separators, comma-separated
     never_expression: ClassVar[str] = "false"  # a comparison that can never be true
     timestamp_part_expression: ClassVar[str | None] = None  # {part} {field} {value}; None: no date functions
     num_eq_expression: ClassVar[str] = "{field} == {value}"
@@ -190,14 +190,25 @@ class ThreeValuedTextBackend(TextQueryBackend):
         expr = f"{self.quote_field(cond.field)} {self.compare_operators[value.op]} {value.number}"
         return self.guarded(cond, cond.field, expr)
 
+    def operand(self, operand: Operand) -> str:
+        """One side of a field reference: a field, or a joined field's parts concatenated (null when a
+        part is null, in both languages, as the joined value does not exist then)."""
+        if not isinstance(operand, JoinedField):
+            return self.quote_field(operand)
+        args = [self.quote_field(operand.parts[0])]
+        for part in operand.parts[1:]:
+            args += [self.string_literal(operand.separator), self.quote_field(part)]
+        return self.concat_expression.format(args=", ".join(args))
+
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> str:
-        check_fieldref_types(state, cond, self.identifier)
-        template = self.fieldref_expressions[fieldref_operation(cond)]
-        expr = template.format(field=self.quote_field(cond.field), reference=self.quote_field(cond.value.field))
-        if has_not_ancestor(cond):  # both comparisons are null when a field is missing
-            expr = self.present_guard.format(field=self.quote_field(cond.value.field), expr=expr)
-            expr = self.present_guard.format(field=self.quote_field(cond.field), expr=expr)
+        comparison = field_comparison(cond)
+        check_fieldref_types(state, comparison, cond, self.identifier)
+        template = self.fieldref_expressions[comparison.operation]
+        expr = template.format(field=self.operand(comparison.field), reference=self.operand(comparison.reference))
+        if has_not_ancestor(cond):  # the comparison is null when a field (or a joined part) is missing
+            for name in reversed(comparison.fields()):
+                expr = self.present_guard.format(field=self.quote_field(name), expr=expr)
         return expr
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,

@@ -20,6 +20,7 @@ from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaConfigurationError, SigmaError
 from sigma.rule import SigmaRule
+from sigma.types import SigmaFieldReference
 
 from sigma_es_backend.backends.common import (
     DATA_SOURCE_CONTEXT_STATE,
@@ -28,6 +29,7 @@ from sigma_es_backend.backends.common import (
     index_patterns,
 )
 from sigma_es_backend.backends.correlation import Correlation
+from sigma_es_backend.backends.fieldref import field_comparison
 from sigma_es_backend.conversion.context import Integration, RequiredField
 from sigma_es_backend.events.templates import bundled_ecs_mappings
 from sigma_es_backend.outputs.levels import DEFAULT_LEVEL, level_name
@@ -173,7 +175,10 @@ def ecs_field_types() -> dict[str, str]:
 
 def _condition_fields(node: Any) -> Iterator[str]:
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        yield node.field
+        if isinstance(node.value, SigmaFieldReference):  # both sides, a joined side's parts included
+            yield from field_comparison(node).fields()
+        else:
+            yield node.field
     for arg in getattr(node, "args", None) or ():
         yield from _condition_fields(arg)
 

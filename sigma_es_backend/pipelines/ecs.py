@@ -107,9 +107,13 @@ def _data_source_items(ds: DataSource, more_specific: list) -> list[ProcessingIt
             logsource=ds.logsource_label, unavailable=unavailable,
             single_field_names=sorted(n for n, t in ds.fields.items() if isinstance(t, str)))),
     ]
+    # Split fields go after the field mapping: a fieldref to or from them becomes a SigmaJoinedFieldReference,
+    # which pySigma's field mapping would rebuild as a plain SigmaFieldReference (dropping the join); after
+    # it, the other side's name is already mapped.
+    splits: list[ProcessingItem] = []
     for sigma_field, target in ds.fields.items():
         if isinstance(target, SplitDomainUser):
-            items.append(item(f"split_{sigma_field}", SplitDomainUserTransformation(
+            splits.append(item(f"split_{sigma_field}", SplitDomainUserTransformation(
                 source_field=sigma_field, domain=target.domain, name=target.name)))
         elif isinstance(target, Hashes):
             items.append(item(f"hashes_{sigma_field}", HashesTransformation(
@@ -123,6 +127,7 @@ def _data_source_items(ds: DataSource, more_specific: list) -> list[ProcessingIt
                 source_field=sigma_field, target_field=target.field)))
     plain = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ds.fields.items() if isinstance(v, str | tuple)}
     items.append(item("field_mapping", FieldMappingTransformation(plain)))
+    items.extend(splits)
     if ds.filter:
         # Event-type values are exact ECS keywords: matched case-sensitively (cheap term queries).
         conditions = {f"{name}|cased": list(values) if len(values) > 1 else values[0]

@@ -23,6 +23,7 @@ from sigma.types import (
     SpecialChars,
 )
 
+from sigma_es_backend.backends.fieldref import JoinedField, SigmaJoinedFieldReference
 from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
 
 DATA_SOURCE_STATE = "sigma_es_data_source"
@@ -110,16 +111,35 @@ def _linked(items: list, linking: type[ConditionAND | ConditionOR]) -> SigmaDete
 
 class _FieldRewriteTransformation(_RuleAwareTransformation):
     """Rewrites each value of one Sigma field (`source_field`, declared by the subclass) into conditions on
-    the fields the integration writes instead, keeping the item's value linking (or / all)."""
+    the fields the integration writes instead, keeping the item's value linking (or / all).
 
-    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | None:
-        if detection_item.field != self.source_field:
+    A field reference (`fieldref`) to the source field from another field is rewritten by
+    `_reference_value`; it fails unless the subclass can express the rewritten field's value.
+    """
+
+    source_field: str
+
+    def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | SigmaDetectionItem | None:
+        if detection_item.field == self.source_field:
+            alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
+            return _linked(alternatives, detection_item.value_linking)
+        if not any(self._references_source(value) for value in detection_item.value):
             return None
-        alternatives = [self._value_condition(value, detection_item) for value in detection_item.value]
-        return _linked(alternatives, detection_item.value_linking)
+        detection_item.value = [self._reference_value(value, detection_item) if self._references_source(value)
+                                else value for value in detection_item.value]
+        return detection_item
+
+    def _references_source(self, value) -> bool:
+        if isinstance(value, SigmaJoinedFieldReference) and value.reference_join is not None:
+            return False  # already rewritten
+        return isinstance(value, SigmaFieldReference) and value.field == self.source_field
 
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
         raise NotImplementedError
+
+    def _reference_value(self, value: SigmaFieldReference, item: SigmaDetectionItem) -> SigmaFieldReference:
+        raise self.error(f"field '{item.field}' is compared with field '{self.source_field}' (fieldref), which the "
+                         "integration rewrites into other fields: the comparison cannot be expressed exactly", item)
 
 
 @dataclass
@@ -136,7 +156,23 @@ class SplitDomainUserTransformation(_FieldRewriteTransformation):
     domain: str = "user.domain"
     name: str = "user.name"
 
+    @property
+    def joined(self) -> JoinedField:
+        return JoinedField(self.source_field, (self.domain, self.name), "\\")
+
+    def _reference_value(self, value: SigmaFieldReference, item: SigmaDetectionItem) -> SigmaFieldReference:
+        # `X|fieldref: User`: X compared with domain + "\\" + name (the split field's original value).
+        return SigmaJoinedFieldReference(value.field, value.starts_with, value.ends_with,
+                                         field_join=getattr(value, "field_join", None), reference_join=self.joined)
+
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
+        if isinstance(value, SigmaFieldReference):
+            # `User|fieldref: X`: the joined value of the split field compared with X (already mapped: this
+            # transformation runs after the field mapping), or with itself joined for `User|fieldref: User`.
+            joined_reference = self.joined if self._references_source(value) else getattr(value, "reference_join", None)
+            reference = SigmaJoinedFieldReference(value.field, value.starts_with, value.ends_with,
+                                                  field_join=self.joined, reference_join=joined_reference)
+            return _linked([SigmaDetectionItem(self.source_field, [], [reference], source=item.source)], ConditionAND)
         if isinstance(value, SigmaNull):
             return _linked([SigmaDetectionItem(self.domain, [], [SigmaNull()], source=item.source),
                             SigmaDetectionItem(self.name, [], [SigmaNull()], source=item.source)], ConditionAND)

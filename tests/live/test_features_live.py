@@ -52,8 +52,9 @@ def live_queries(client: OpenSearch, index: str, case: FeatureCase, target: str)
             "query": json.loads(convert_case(case, target, "query"))}
 
 
-@pytest.mark.parametrize("target", LIVE_BACKENDS)
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize(("case", "target"), [(case, target) for case in CASES for target in LIVE_BACKENDS
+                                               if target in case.backends],
+                         ids=lambda v: v.id if isinstance(v, FeatureCase) else v)
 def test_feature_case_live(opensearch: OpenSearch, features_index: str, case: FeatureCase, target: str) -> None:
     if target in case.raises:
         with pytest.raises(Exception, match=case.raises[target]):

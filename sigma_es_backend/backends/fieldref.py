@@ -1,0 +1,122 @@
+"""Field references (Sigma `fieldref`): the two sides a backend compares, as data.
+
+A side is one ECS field, or a Sigma field the integration stores split over several fields: Sysmon's
+`User` ("DOMAIN\\name") is `user.domain` + `user.name` in ECS. Such a side is a `JoinedField`: its
+value is its parts' values joined with the separator, and it has no value when a part has none (as
+a missing field has none). The pipeline's split transformation
+(`sigma_es_backend.pipelines.transformations.SplitDomainUserTransformation`) writes a
+`SigmaJoinedFieldReference`, which says which side is joined; every backend reads a fieldref through
+`field_comparison()` and renders both sides itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sigma.conversion.state import ConversionState
+from sigma.types import SigmaFieldReference
+
+from sigma_es_backend.backends.common import field_capabilities, unsupported
+
+FIELDREF_OPERATIONS = ("equals", "startswith", "endswith", "contains")
+
+
+@dataclass(frozen=True)
+class JoinedField:
+    """A Sigma field kept by the integration as several fields: value = parts joined by `separator`."""
+
+    sigma_name: str
+    parts: tuple[str, ...]
+    separator: str
+
+    def __str__(self) -> str:
+        return f" + {self.separator!r} + ".join(self.parts)
+
+
+Operand = str | JoinedField  # one ECS field, or a joined one
+
+
+def operand_fields(operand: Operand) -> tuple[str, ...]:
+    return operand.parts if isinstance(operand, JoinedField) else (operand,)
+
+
+def operand_label(operand: Operand) -> str:
+    """How errors name a side: 'winlog.event_data.ParentUser', or 'User' (user.domain + '\\\\' + user.name)."""
+    if isinstance(operand, JoinedField):
+        return f"'{operand.sigma_name}' ({operand})"
+    return f"'{operand}'"
+
+
+@dataclass
+class SigmaJoinedFieldReference(SigmaFieldReference):
+    """A fieldref with a joined field on either side (or both).
+
+    `field_join`: the detection item's own field is joined (the item keeps the Sigma name, e.g. `User`).
+    `reference_join`: the referenced field is joined (`field` then holds its Sigma name).
+    A side without a join is the plain field name as the pipeline mapped it. pySigma's field mappings
+    rebuild any SigmaFieldReference as a plain one, so the split transformation runs after the field
+    mapping (sigma_es_backend.pipelines.ecs).
+    """
+
+    field_join: JoinedField | None = None
+    reference_join: JoinedField | None = None
+
+
+@dataclass(frozen=True)
+class FieldComparison:
+    """`field <operation> reference`: the field's value equals / starts with / ends with / contains the
+    referenced field's value."""
+
+    field: Operand
+    reference: Operand
+    operation: str
+
+    def fields(self) -> tuple[str, ...]:
+        """Every ECS field the comparison reads: both sides must have a value for it to hold."""
+        return tuple(dict.fromkeys(operand_fields(self.field) + operand_fields(self.reference)))
+
+    def describe(self) -> str:
+        return f"{operand_label(self.field)} {self.operation} {operand_label(self.reference)}"
+
+
+def fieldref_operation(ref: SigmaFieldReference) -> str:
+    """Which comparison a `fieldref` asks for: the referenced field's value equals / is a prefix of /
+    a suffix of / is contained in the field's value."""
+    if ref.starts_with and ref.ends_with:
+        return "contains"
+    if ref.starts_with:
+        return "startswith"
+    if ref.ends_with:
+        return "endswith"
+    return "equals"
+
+
+def field_comparison(cond: Any) -> FieldComparison:
+    """The two sides of a `field = fieldref` condition, joined where the pipeline split a field."""
+    ref = cond.value
+    assert isinstance(ref, SigmaFieldReference)
+    field: Operand = cond.field
+    reference: Operand = ref.field
+    if isinstance(ref, SigmaJoinedFieldReference):
+        field = ref.field_join or field
+        reference = ref.reference_join or reference
+    return FieldComparison(field, reference, fieldref_operation(ref))
+
+
+def check_fieldref_types(state: ConversionState, comparison: FieldComparison, cond: Any, backend: str,
+                         allowed: tuple[str, ...] = ("keyword",)) -> None:
+    """Field-to-field comparisons read both fields' values (doc values, or the language's functions),
+    which only keyword fields offer everywhere."""
+    for name in comparison.fields():
+        caps = field_capabilities(state, name)
+        if caps.type not in allowed:
+            raise unsupported(f"field reference (fieldref) on {caps.type} field '{name}': only "
+                              f"{' / '.join(allowed)} fields can be compared with another field", cond, backend)
+
+
+def fieldref_refused(cond: Any, reason: str, backend: str, rule_label: str = "") -> Exception:
+    """The error of a language that cannot compare two fields, naming the rule and both sides."""
+    where = f"{rule_label}: " if rule_label else ""
+    return unsupported(f"{where}field reference (fieldref) {field_comparison(cond).describe()}: {reason}",
+                       cond, backend)
