@@ -46,7 +46,7 @@ from sigma_es_backend.backends.common import (
     unsupported,
 )
 from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
-from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_fieldref_types, field_comparison
+from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_field_comparison, field_comparison
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
 
@@ -225,7 +225,7 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
         # Query DSL has no field-to-field comparison: a Painless script query over both sides' doc
         # values, case-insensitive as Sigma is; any value of one side against any of the other.
         comparison = field_comparison(cond)
-        check_fieldref_types(state, comparison, cond, self.identifier)
+        check_field_comparison(state, comparison, cond, self.identifier)
         params = {"field": _script_side(comparison.field), "reference": _script_side(comparison.reference),
                   "operation": comparison.operation}
         return {"script": {"script": {"lang": "painless", "source": FIELDREF_SCRIPT, "params": params}}}

@@ -20,6 +20,8 @@ from sigma.types import SigmaFieldReference
 from sigma_es_backend.backends.common import field_capabilities, unsupported
 
 FIELDREF_OPERATIONS = ("equals", "startswith", "endswith", "contains")
+# Pipeline state: the Sigma names of the rule's split fields (set by the split transformation).
+JOINED_FIELDS_STATE = "sigma_es_joined_fields"
 
 
 @dataclass(frozen=True)
@@ -104,10 +106,19 @@ def field_comparison(cond: Any) -> FieldComparison:
     return FieldComparison(field, reference, fieldref_operation(ref))
 
 
-def check_fieldref_types(state: ConversionState, comparison: FieldComparison, cond: Any, backend: str,
-                         allowed: tuple[str, ...] = ("keyword",)) -> None:
+def check_field_comparison(state: ConversionState, comparison: FieldComparison, cond: Any, backend: str,
+                           allowed: tuple[str, ...] = ("keyword",)) -> None:
     """Field-to-field comparisons read both fields' values (doc values, or the language's functions),
-    which only keyword fields offer everywhere."""
+    which only keyword fields offer everywhere. A split field still named as such lost its join: a
+    pipeline after the ECS one rebuilt the reference (pySigma's field mappings rebuild every
+    SigmaFieldReference), and the query would compare with a field no event has."""
+    joined = state.processing_state.get(JOINED_FIELDS_STATE) or ()
+    for side in (comparison.field, comparison.reference):
+        if isinstance(side, str) and side in joined:
+            raise unsupported(f"field reference (fieldref) {comparison.describe()}: '{side}' is split into several "
+                              "fields by the integration, but its join was lost on the way (a processing pipeline "
+                              "applied after the ECS pipeline rebuilt the field reference); apply field mappings "
+                              "before the ECS pipeline", cond, backend)
     for name in comparison.fields():
         caps = field_capabilities(state, name)
         if caps.type not in allowed:

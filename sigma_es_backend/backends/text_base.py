@@ -35,7 +35,7 @@ from sigma_es_backend.backends.common import (
     unsupported,
 )
 from sigma_es_backend.backends.escaping import regexp_from_pattern
-from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_fieldref_types, field_comparison
+from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_field_comparison, field_comparison
 from sigma_es_backend.backends.pattern import Pattern
 
 
@@ -203,7 +203,7 @@ class ThreeValuedTextBackend(TextQueryBackend):
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> str:
         comparison = field_comparison(cond)
-        check_fieldref_types(state, comparison, cond, self.identifier)
+        check_field_comparison(state, comparison, cond, self.identifier)
         template = self.fieldref_expressions[comparison.operation]
         expr = template.format(field=self.operand(comparison.field), reference=self.operand(comparison.reference))
         if has_not_ancestor(cond):  # the comparison is null when a field (or a joined part) is missing

@@ -23,7 +23,7 @@ from sigma.types import (
     SpecialChars,
 )
 
-from sigma_es_backend.backends.fieldref import JoinedField, SigmaJoinedFieldReference
+from sigma_es_backend.backends.fieldref import JOINED_FIELDS_STATE, JoinedField, SigmaJoinedFieldReference
 from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
 
 DATA_SOURCE_STATE = "sigma_es_data_source"
@@ -155,6 +155,13 @@ class SplitDomainUserTransformation(_FieldRewriteTransformation):
     source_field: str = "User"
     domain: str = "user.domain"
     name: str = "user.name"
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        super().apply(rule)
+        if self._pipeline is not None:  # backends refuse a reference to this name that lost its join
+            joined = self._pipeline.state.setdefault(JOINED_FIELDS_STATE, [])
+            if self.source_field not in joined:
+                joined.append(self.source_field)
 
     @property
     def joined(self) -> JoinedField:

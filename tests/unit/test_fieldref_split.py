@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sigma.collection import SigmaCollection
+from sigma.processing.pipeline import ProcessingPipeline
 from sigma.rule import SigmaDetectionItem
 from sigma.types import SigmaFieldReference
 
@@ -127,6 +128,27 @@ def test_fieldref_with_the_per_algorithm_hashes_field_is_refused(detection: str)
     # Hashes has no single ECS field: comparing with it would compare with a field that does not exist.
     with pytest.raises(Exception, match="Hashes"):
         convert(detection, "es_eql")
+
+
+USER_PIPELINE_AFTER_ECS = """
+name: a user's own field mapping, applied after the ECS pipeline
+priority: 100
+transformations:
+  - type: field_name_mapping
+    mapping: {SomeField: some.field}
+"""
+
+
+@pytest.mark.parametrize("target", ["es_dsl", "es_eql", "es_esql"])
+@pytest.mark.parametrize("detection", ["User|fieldref: ParentUser", "ParentUser|fieldref|startswith: User"])
+def test_a_join_lost_to_a_later_pipeline_fails_instead_of_comparing_a_missing_field(detection: str,
+                                                                                    target: str) -> None:
+    # pySigma's field mapping rebuilds every SigmaFieldReference as a plain one: the query would compare
+    # with a field named `User`, which no event has.
+    pipeline = ecs_pipeline() + ProcessingPipeline.from_yaml(USER_PIPELINE_AFTER_ECS)
+    backend = backends[target](processing_pipeline=pipeline)
+    with pytest.raises(Exception, match="'User' is split into several fields by the integration, but its join was lost"):
+        backend.convert(SigmaCollection.from_yaml(RULE.format(detection=detection, condition="sel")))
 
 
 def test_sigmahq_cross_user_rule_converts(shared_dir: Path) -> None:
