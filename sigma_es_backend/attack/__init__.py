@@ -21,7 +21,7 @@ BUNDLED_DATA = Path(__file__).parent / "data" / "enterprise-attack.json"
 DATA_ENV = "SIGMA_ES_ATTACK_DATA"
 
 __all__ = ["AttackData", "AttackTags", "BUNDLED_DATA", "Tactic", "TacticGroup", "Technique", "TechniqueGroup",
-           "attack_version", "data", "data_path", "data_version", "parse_tags", "reload", "tactic", "tactics",
+           "attack_version", "current", "data", "data_path", "data_version", "parse_tags", "reload", "tactic", "tactics",
            "tag_text", "technique", "techniques"]
 
 
@@ -57,6 +57,19 @@ def tactics() -> tuple[Tactic, ...]:
 
 def techniques() -> tuple[Technique, ...]:
     return tuple(data().techniques.values())
+
+
+def current(technique: Technique) -> Technique:
+    """Follow MITRE's revoked-by links to the technique that replaces a revoked one (itself when not revoked,
+    or when the chain leaves the data). A retired technique without replacement has no tactics."""
+    seen = {technique.id}
+    while technique.revoked_by:
+        replacement = data().technique(technique.revoked_by)
+        if replacement is None or replacement.id in seen:
+            break
+        seen.add(replacement.id)
+        technique = replacement
+    return technique
 
 
 def parse_tags(tags: Iterable[object]) -> AttackTags:

@@ -64,8 +64,12 @@ def data_from_stix(bundle: dict[str, Any], source: str = "") -> AttackData:
         technique_id = _attack_id(obj)
         if technique_id is None or not technique_id.startswith("T"):
             continue
-        phases = [p["phase_name"] for p in obj.get("kill_chain_phases", ())
-                  if p.get("kill_chain_name") == "mitre-attack" and p.get("phase_name") in by_short]
+        retired = bool(obj.get("revoked") or obj.get("x_mitre_deprecated"))
+        # A retired technique is in no column of the current matrix (as in Navigator): no tactics; a revoked
+        # one is counted as its replacement.
+        phases = [] if retired else [
+            p["phase_name"] for p in obj.get("kill_chain_phases", ())
+            if p.get("kill_chain_name") == "mitre-attack" and p.get("phase_name") in by_short]
         techniques[technique_id] = Technique(
             id=technique_id, name=obj["name"], reference=technique_reference(technique_id),
             tactics=tuple(dict.fromkeys(by_short[p] for p in phases)),

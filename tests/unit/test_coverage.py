@@ -189,3 +189,25 @@ def test_coverage_command_writes_layer_and_reports(tmp_path: Path, layer_schema:
 def test_coverage_command_without_rules_fails(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["coverage", "--no-cache", str(tmp_path)])
     assert result.exit_code == 1 and "no Sigma rule found" in result.stderr
+
+
+def test_v19_tactics_and_retired_techniques(tmp_path: Path) -> None:
+    """A rule tagged Stealth + T1112 counts T1112 under v19's own tactics (Defense Impairment,
+    Persistence); a technique v19 retired (T1562.001) covers nothing and is reported, in reports and layer."""
+    rules = {
+        "registry.yml": sigma_rule("Registry Change", "medium", ["attack.stealth", "attack.t1112"],
+                                   "Image|endswith: '\\reg.exe'"),
+        "retired.yml": sigma_rule("Old Tool Tamper Tag", "high", ["attack.defense-evasion", "attack.t1562.001"],
+                                  "Image|endswith: '\\sc.exe'"),
+    }
+    for name, text in rules.items():
+        (tmp_path / name).write_text(text)
+    coverage = collect(convert_paths([tmp_path], "es_lucene"), "es_lucene", ["ecs"], [str(tmp_path)])
+    assert len(coverage.converted) == 2
+    assert sorted(coverage.matrix()) == [("T1112", "defense-impairment"), ("T1112", "persistence")]
+    assert coverage.retired_tags() == {"attack.t1562.001": 1} and coverage.unknown_tags() == {}
+    assert sorted((e["techniqueID"], e["tactic"]) for e in navigator_layer(coverage)["techniques"]) == [
+        ("T1112", "defense-impairment"), ("T1112", "persistence")]
+    retired_line = "retired by ATT&CK 19 without replacement in the data (reported, not mapped)"
+    assert f"{retired_line}: `attack.t1562.001` (1)" in markdown_report(coverage)
+    assert f"{retired_line.replace('&', '&amp;')}: <code>attack.t1562.001</code> (1)" in html_report(coverage)

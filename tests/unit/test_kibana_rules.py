@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,15 @@ def test_each_technique_sits_under_its_own_tactic() -> None:
                             {"id": "T1059.003", "name": "Windows Command Shell",
                              "reference": "https://attack.mitre.org/techniques/T1059/003/"}]}]},
     ]
+
+
+def test_revoked_technique_is_filed_as_its_replacement_and_a_retired_one_is_left_out() -> None:
+    """T1086 was revoked by T1059.001; T1562.001 was retired by ATT&CK v19 (in no tactic): Kibana's `threat`
+    wants a tactic per entry, so it is left out rather than placed under a tactic it no longer has."""
+    tags = "tags: [attack.execution, attack.t1086, attack.defense-evasion, attack.t1562.001]"
+    threat = kibana_rule(re.sub(r"^tags: .*$", tags, RULE, flags=re.MULTILINE))["threat"]
+    assert [(t["tactic"]["id"], [(x["id"], [s["id"] for s in x.get("subtechnique", [])]) for x in t["technique"]])
+            for t in threat] == [("TA0002", [("T1059", ["T1059.001"])]), ("TA0005", [])]
 
 
 def test_lookback_overlaps_the_interval() -> None:
