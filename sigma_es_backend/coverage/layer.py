@@ -9,7 +9,8 @@ from sigma_es_backend import __version__, attack
 from sigma_es_backend.coverage import SIGMA_LEVELS, Cell, Coverage
 
 LAYER_FORMAT = "4.5"
-NAVIGATOR_VERSION = "5.2.0"  # the Navigator release line that reads layer format 4.5
+# Navigator 5.1.0 (August 2024) reads layer format 4.5; MITRE's layer library accepts any 5.x.
+NAVIGATOR_VERSION = "5.1.0"
 # A rule adds its level's weight to the score of every technique it covers: rule count and level
 # in one number (3 high rules = 12 > 3 low rules = 6).
 LEVEL_WEIGHTS = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}

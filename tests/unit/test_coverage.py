@@ -113,7 +113,7 @@ def layer_schema() -> dict:
 def test_layer_is_valid_navigator_layer_4_5(coverage: Coverage, layer_schema: dict) -> None:
     layer = navigator_layer(coverage)
     jsonschema.Draft202012Validator(layer_schema).validate(layer)
-    assert layer["versions"] == {"attack": attack.attack_version(), "navigator": "5.2.0", "layer": "4.5"}
+    assert layer["versions"] == {"attack": attack.attack_version(), "navigator": "5.1.0", "layer": "4.5"}
     assert layer["domain"] == "enterprise-attack"
     assert layer["gradient"]["maxValue"] > layer["gradient"]["minValue"]
     for entry in layer["techniques"]:  # every technique/tactic pair exists in ATT&CK
