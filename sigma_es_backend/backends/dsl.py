@@ -7,6 +7,7 @@ which both engines evaluate exactly on keyword and wildcard fields.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from sigma.conditions import (
@@ -49,6 +50,8 @@ from sigma_es_backend.backends.correlation import Correlation, CorrelationBacken
 from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_field_comparison, field_comparison
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
+from sigma_es_backend.outputs.context import correlation_context
+from sigma_es_backend.outputs.opensearch import BucketCondition, build_bucket_monitor, correlation_window
 
 Query = dict[str, Any]
 RANGE_OPERATORS = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte",
@@ -86,6 +89,23 @@ def _script_side(operand: Operand) -> dict[str, Any]:
     if isinstance(operand, JoinedField):
         return {"fields": list(operand.parts), "separator": operand.separator}
     return {"fields": [operand], "separator": ""}
+
+
+@dataclass(frozen=True)
+class CorrelationSearch:
+    """A correlation as a search: the query, the `groups` composite aggregation with the metrics the
+    condition reads, and the condition as a bucket script over `buckets_path`."""
+
+    query: Query
+    groups: Query
+    buckets_path: dict[str, str]
+    script: str
+
+    def body(self, selector: bool = True) -> Query:
+        aggs = dict(self.groups["aggs"])
+        if selector:
+            aggs["condition"] = {"bucket_selector": {"buckets_path": self.buckets_path, "script": self.script}}
+        return {"size": 0, "query": self.query, "aggs": {"groups": {**self.groups, "aggs": aggs}}}
 
 
 class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFormats, CorrelationNotSupportedMixin,
@@ -273,10 +293,9 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
         return queries
 
     # --- correlations ------------------------------------------------------------------------------
-    def correlation_query(self, correlation: Correlation) -> str:
-        """Search body: the referenced rules' queries inside `now-<timespan>`, a composite aggregation
-        by the group-by fields (or one `filters` bucket without group-by) and a bucket_selector with
-        the condition. Groups satisfying the condition are the buckets left in `aggregations.groups`.
+    def correlation_search(self, correlation: Correlation, window: dict[str, Any]) -> CorrelationSearch:
+        """The referenced rules' queries inside `window` (a range on @timestamp), a composite aggregation
+        `groups` by the group-by fields with the metrics the condition reads, and the condition.
 
         value_count counts distinct values exactly: a `terms` sub-aggregation of size count+1, whose
         `_bucket_count` is min(distinct values, count+1), compares with count exactly for every
@@ -295,10 +314,9 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
                 raise correlation_error(self.identifier, rule, f"field '{name}' is an analyzed text field: "
                                         "it cannot be aggregated")
         queries = [ref.query for ref in correlation.rules]
-        window = {"range": {"@timestamp": {"gte": f"now-{correlation.seconds}s"}}}
         present = [{"exists": {"field": f}} for f in correlation.group_by]
         either = queries[0] if len(queries) == 1 else {"bool": {"should": queries, "minimum_should_match": 1}}
-        query = {"bool": {"filter": [window, either, *present]}}
+        query = {"bool": {"filter": [{"range": {"@timestamp": window}}, either, *present]}}
         metrics: dict[str, Any] = {}
         paths: dict[str, str] = {"events": "_count"}
         if correlation.type == SigmaCorrelationType.EVENT_COUNT:
@@ -316,13 +334,34 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
                 paths[f"rule{index}"] = f"rule{index}._count"
                 terms.append(f"(params.rule{index} > 0 ? 1 : 0)")
             measure = "(" + " + ".join(terms) + ")"
-        script = f"params.events > 0 && {measure} {correlation.operator} {correlation.count}"
-        selector = {"condition": {"bucket_selector": {"buckets_path": paths, "script": script}}}
-        if correlation.group_by:
-            groups: dict[str, Any] = {"composite": {
-                "size": COMPOSITE_PAGE_SIZE,
-                "sources": [{f: {"terms": {"field": f}}} for f in correlation.group_by]}}
-        else:
-            groups = {"filters": {"filters": {"all": {"match_all": {}}}}}
-        groups["aggs"] = {**metrics, **selector}
-        return json.dumps({"size": 0, "query": query, "aggs": {"groups": groups}})
+        # Without group-by, one bucket for all events: a composite source with a constant key, so every
+        # correlation has the same multi-bucket parent (what an Alerting bucket-level trigger selects from).
+        sources = ([{f: {"terms": {"field": f}}} for f in correlation.group_by] if correlation.group_by
+                   else [{"all": {"terms": {"script": {"source": "'all'", "lang": "painless"}}}}])
+        groups = {"composite": {"size": COMPOSITE_PAGE_SIZE, "sources": sources}, "aggs": metrics}
+        return CorrelationSearch(query, groups, paths,
+                                 f"params.events > 0 && {measure} {correlation.operator} {correlation.count}")
+
+    def correlation_query(self, correlation: Correlation) -> str:
+        """Search body over `now-<timespan>`: the buckets left in `aggregations.groups` are the groups
+        satisfying the condition (a bucket_selector holds it; page on with `after_key`)."""
+        search = self.correlation_search(correlation, {"gte": f"now-{correlation.seconds}s"})
+        return json.dumps(search.body())
+
+    def finalize_correlation_opensearch_monitor(self, correlation: Correlation) -> str:
+        """A bucket-level monitor: its search input is the correlation's aggregation over the timespan
+        ending at the run (`{{period_end}}`), its trigger's bucket selector holds the condition."""
+        if self.engine != "opensearch":
+            raise correlation_error(self.identifier, correlation.rule, "opensearch_monitor runs on OpenSearch: "
+                                    "drop -O engine=elasticsearch")
+        options = self.detection_options()
+        window = correlation_window(correlation.seconds)
+        search = self.correlation_search(correlation, window)
+        ctx = correlation_context(correlation, options)
+        try:
+            monitor = build_bucket_monitor(ctx, search.body(selector=False), BucketCondition(
+                parent_bucket_path="groups", buckets_path=search.buckets_path, script=search.script),
+                correlation.seconds)
+        except ValueError as error:
+            raise correlation_error(self.identifier, correlation.rule, str(error)) from error
+        return json.dumps(monitor, indent=2, ensure_ascii=False)

@@ -132,9 +132,15 @@ CORRELATION_FEATURES: tuple[Feature, ...] = (
             es_lucene=NO_AGGREGATIONS, es_dsl=ERROR, es_eql=Support(True, "temporal_ordered"),
             es_esql=ERROR, es_kql=NO_AGGREGATIONS),
     Feature("corr_kibana", "correlation as a Kibana detection rule (`-f kibana_rule` / `kibana_ndjson`)",
-            es_lucene=KIBANA_THRESHOLD, es_dsl=Support(False, "no Kibana format"),
+            es_lucene=KIBANA_THRESHOLD, es_dsl=Support(False, "no Kibana format; see `opensearch_monitor`"),
             es_eql=Support(True, "`eql` rule, what es_eql converts"),
             es_esql=Support(True, "`esql` rule, what es_esql converts"), es_kql=KIBANA_THRESHOLD),
+    Feature("corr_monitor", "correlation as an OpenSearch Alerting monitor (`-f opensearch_monitor`)",
+            es_lucene=Support(False, "no aggregations in the language"),
+            es_dsl=Support(True, "bucket-level monitor: the aggregation as search input, the condition in the "
+                                 "trigger's bucket selector"),
+            es_eql=Support(False, "no monitor format"), es_esql=Support(False, "no monitor format"),
+            es_kql=Support(False, "no monitor format")),
     Feature("corr_value_stats", "correlation `value_sum` / `value_avg` / `value_percentile`, extended conditions",
             **{**_all(Support(False, "not yet")), "es_lucene": NO_AGGREGATIONS, "es_kql": NO_AGGREGATIONS}),
 )

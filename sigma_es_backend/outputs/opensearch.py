@@ -7,6 +7,10 @@
   it becomes a query-level monitor whose search is bounded to its own run window,
   `[{{period_end}} - interval, {{period_end}})`: consecutive runs tile time exactly and an event is
   counted by one run only (an event indexed after its window has passed is not seen — documented).
+- A correlation rule (es_dsl) becomes a bucket-level monitor: its search aggregates the referenced
+  rules' events over the timespan ending at the run, `[{{period_end}} - timespan, {{period_end}})`, by
+  the group-by fields (a composite aggregation `groups`), and its trigger's bucket selector keeps the
+  groups satisfying the condition: one alert per such group. Runs come at most a timespan apart.
 Alerting drops unknown top-level fields: our metadata lives in `ui_metadata.sigma_es`.
 """
 
@@ -18,7 +22,7 @@ from typing import Any, Literal
 from sigma_es_backend.outputs.context import MANAGED_BY, DetectionContext, content_hash
 from sigma_es_backend.outputs.levels import level_mapping
 
-MonitorType = Literal["doc_level_monitor", "query_level_monitor"]
+MonitorType = Literal["doc_level_monitor", "query_level_monitor", "bucket_level_monitor"]
 METADATA_KEY = "sigma_es"
 TIMESTAMP_FIELD = "@timestamp"
 
@@ -60,6 +64,46 @@ def window_filter(interval: str) -> dict[str, Any]:
     """The run's own window: from period_end - interval (inclusive) to period_end (exclusive)."""
     return {"range": {TIMESTAMP_FIELD: {"gte": f"{{{{period_end}}}}||-{interval}", "lt": "{{period_end}}",
                                         "format": "epoch_millis"}}}
+
+
+def correlation_window(seconds: int) -> dict[str, Any]:
+    """The timespan ending at the run: [period_end - timespan, period_end), as a range on @timestamp."""
+    return {"gte": f"{{{{period_end}}}}||-{seconds}s", "lt": "{{period_end}}", "format": "epoch_millis"}
+
+
+@dataclass(frozen=True)
+class BucketCondition:
+    """A bucket-level trigger's condition (Alerting's bucket selector extension): `script` runs on each
+    bucket of the multi-bucket aggregation at `parent_bucket_path`, reading the `buckets_path` values."""
+
+    parent_bucket_path: str
+    buckets_path: dict[str, str]
+    script: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"buckets_path": dict(self.buckets_path), "parent_bucket_path": self.parent_bucket_path,
+                "script": {"source": self.script, "lang": "painless"}}
+
+
+def build_bucket_monitor(ctx: DetectionContext, search: dict[str, Any], condition: BucketCondition,
+                         timespan_seconds: int) -> dict[str, Any]:
+    """A bucket-level monitor over `search` (whose range is the timespan ending at the run): it runs
+    every interval, lowered to the timespan (whole minutes) so consecutive windows leave no gap."""
+    interval = min(ctx.options.schedule.interval_seconds, timespan_seconds) // 60 * 60
+    if interval < 60:
+        raise ValueError(f"a correlation timespan of {timespan_seconds}s is shorter than a minute, the shortest "
+                         "monitor interval: windows between runs would never be searched")
+    monitor: dict[str, Any] = {
+        "type": "monitor", "monitor_type": "bucket_level_monitor", "name": ctx.title,
+        "enabled": ctx.options.enabled, "schedule": {"period": {"interval": interval // 60, "unit": "MINUTES"}},
+        "inputs": [{"search": {"indices": list(ctx.index), "query": search}}],
+        "triggers": [{"bucket_level_trigger": {
+            "name": ctx.title, "severity": level_mapping(ctx.level).opensearch_severity,
+            "condition": condition.to_dict(), "actions": []}}],
+        "ui_metadata": _ui_metadata(ctx),
+    }
+    monitor["ui_metadata"][METADATA_KEY]["hash"] = content_hash(monitor)
+    return monitor
 
 
 def build_monitor(ctx: DetectionContext, query: MonitorQuery, monitor_type: MonitorType | None = None,

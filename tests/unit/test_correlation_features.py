@@ -28,6 +28,7 @@ REPRESENTATIVES = {
     # es_eql joins aliases in sequences only; the aggregating backends are asked for a temporal rule
     "corr_aliases": lambda b: (with_aliases("temporal_ordered" if b == "es_eql" else "temporal"), "default"),
     "corr_kibana": lambda b: (rule("event_count", "{gte: 3}"), "kibana_rule"),
+    "corr_monitor": lambda b: (rule("event_count", "{gte: 3}"), "opensearch_monitor"),
     "corr_value_stats": lambda b: (rule("value_sum", "{gte: 3, field: ProcessId}"), "default"),
 }
 
