@@ -14,6 +14,7 @@ Semantics every backend keeps (documented in the README's correlation table):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, ClassVar
 
 from sigma.conversion.state import ConversionState
@@ -36,6 +37,19 @@ OPERATORS: dict[SigmaCorrelationConditionOperator, str] = {
     SigmaCorrelationConditionOperator.LTE: "<=",
     SigmaCorrelationConditionOperator.EQ: "==",
 }
+
+
+# Sigma correlation types no backend converts, with the reason (pySigma 1.5 and 2.0 both define them).
+UNSUPPORTED_TYPES: dict[SigmaCorrelationType, str] = {
+    SigmaCorrelationType.VALUE_PERCENTILE: "value_percentile: the percentiles aggregation and ES|QL PERCENTILE are "
+                                           "approximate (TDigest), and Sigma does not define the percentile's "
+                                           "interpolation",
+    SigmaCorrelationType.VALUE_MEDIAN: "value_median: the percentiles aggregation and ES|QL MEDIAN are approximate "
+                                       "(TDigest)",
+}
+# value_sum / value_avg add up the values of one field: exactly, in integer arithmetic, on these types.
+INTEGER_TYPES = ("long", "integer", "short", "byte")
+VALUE_TYPES = (SigmaCorrelationType.VALUE_COUNT, SigmaCorrelationType.VALUE_SUM, SigmaCorrelationType.VALUE_AVG)
 
 
 def rule_label(rule: SigmaRule | SigmaCorrelationRule) -> str:
@@ -81,9 +95,26 @@ class Correlation:
             seen.update(dict.fromkeys(ref.indexes))
         return tuple(seen)
 
+    def threshold_fraction(self) -> Fraction:
+        """The condition's number as an exact fraction of the decimal written in the rule (2.5 → 5/2),
+        so sums and averages compare in integer arithmetic: sum op C/D ⇔ sum·D op C."""
+        return Fraction(str(self.count))
+
     def requires_all_rules(self) -> bool:
         return (self.operator == ">=" and self.count == len(self.rules)) or (
             self.operator == ">" and self.count == len(self.rules) - 1)
+
+
+def summed_field(backend: str, correlation: Correlation, field_type: str) -> str:
+    """value_sum / value_avg: the field they add up, which must hold integers (a sum of floating-point
+    values depends on the order of addition; keyword values are no numbers to the aggregations)."""
+    if not correlation.field:
+        raise correlation_error(backend, correlation.rule, f"{correlation.type.name.lower()} without a field")
+    if field_type not in INTEGER_TYPES:
+        raise correlation_error(backend, correlation.rule, f"{correlation.type.name.lower()} over {field_type} "
+                                f"field '{correlation.field}': only integer fields ({', '.join(INTEGER_TYPES)}) "
+                                "add up exactly")
+    return correlation.field
 
 
 def build(backend: str, rule: SigmaCorrelationRule) -> Correlation:
@@ -93,9 +124,8 @@ def build(backend: str, rule: SigmaCorrelationRule) -> Correlation:
         raise correlation_error(backend, rule, "extended (boolean) correlation conditions are not supported")
     if condition.op not in OPERATORS:
         raise correlation_error(backend, rule, f"condition operator '{condition.op.name.lower()}' is not supported")
-    if rule.type not in (SigmaCorrelationType.EVENT_COUNT, SigmaCorrelationType.VALUE_COUNT,
-                         SigmaCorrelationType.TEMPORAL, SigmaCorrelationType.TEMPORAL_ORDERED):
-        raise correlation_error(backend, rule, f"correlation type '{rule.type.name.lower()}' is not supported")
+    if rule.type in UNSUPPORTED_TYPES:
+        raise correlation_error(backend, rule, UNSUPPORTED_TYPES[rule.type])
     field = condition.fieldref
     if isinstance(field, list):
         if len(field) != 1:

@@ -46,7 +46,13 @@ from sigma_es_backend.backends.common import (
     timestamp_part,
     unsupported,
 )
-from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
+from sigma_es_backend.backends.correlation import (
+    VALUE_TYPES,
+    Correlation,
+    CorrelationBackendMixin,
+    correlation_error,
+    summed_field,
+)
 from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_field_comparison, field_comparison
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
@@ -314,7 +320,9 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
                 raise correlation_error(self.identifier, rule, f"field '{name}' is an analyzed text field: "
                                         "it cannot be aggregated")
         queries = [ref.query for ref in correlation.rules]
-        present = [{"exists": {"field": f}} for f in correlation.group_by]
+        # events without a group-by value, or without the counted / added-up field, take no part
+        counted = [correlation.field] if correlation.type in VALUE_TYPES and correlation.field else []
+        present = [{"exists": {"field": f}} for f in (*correlation.group_by, *counted)]
         either = queries[0] if len(queries) == 1 else {"bool": {"should": queries, "minimum_should_match": 1}}
         query = {"bool": {"filter": [{"range": {"@timestamp": window}}, either, *present]}}
         metrics: dict[str, Any] = {}
@@ -327,6 +335,20 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
             metrics["values"] = {"terms": {"field": correlation.field, "size": int(correlation.count) + 1}}
             paths["values"] = "values._bucket_count"
             measure = "params.values"
+        elif correlation.type in (SigmaCorrelationType.VALUE_SUM, SigmaCorrelationType.VALUE_AVG):
+            field = summed_field(self.identifier, correlation, field_capabilities(state, correlation.field or "").type)
+            # sum op C/D ⇔ sum·D op C; avg op C/D ⇔ sum·D op C·n: integer arithmetic, exact (sums below 2^53,
+            # the `sum` aggregation's double holds them exactly)
+            metrics["value_sum"] = {"sum": {"field": field}}
+            paths["value_sum"] = "value_sum"
+            fraction = correlation.threshold_fraction()
+            right = f"{fraction.numerator}L"
+            if correlation.type == SigmaCorrelationType.VALUE_AVG:
+                metrics["value_n"] = {"value_count": {"field": field}}
+                paths["value_n"] = "value_n"
+                right = f"{fraction.numerator}L * (long) params.value_n"
+            script = (f"params.events > 0 && (long) params.value_sum * {fraction.denominator}L "
+                      f"{correlation.operator} {right}")
         else:  # temporal: how many of the referenced rules have at least one event in the group
             terms = []
             for index, ref in enumerate(correlation.rules):
@@ -336,11 +358,12 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
             measure = "(" + " + ".join(terms) + ")"
         # Without group-by, one bucket for all events: a composite source with a constant key, so every
         # correlation has the same multi-bucket parent (what an Alerting bucket-level trigger selects from).
+        if correlation.type not in (SigmaCorrelationType.VALUE_SUM, SigmaCorrelationType.VALUE_AVG):
+            script = f"params.events > 0 && {measure} {correlation.operator} {correlation.count}"
         sources = ([{f: {"terms": {"field": f}}} for f in correlation.group_by] if correlation.group_by
                    else [{"all": {"terms": {"script": {"source": "'all'", "lang": "painless"}}}}])
         groups = {"composite": {"size": COMPOSITE_PAGE_SIZE, "sources": sources}, "aggs": metrics}
-        return CorrelationSearch(query, groups, paths,
-                                 f"params.events > 0 && {measure} {correlation.operator} {correlation.count}")
+        return CorrelationSearch(query, groups, paths, script)
 
     def correlation_query(self, correlation: Correlation) -> str:
         """Search body over `now-<timespan>`: the buckets left in `aggregations.groups` are the groups

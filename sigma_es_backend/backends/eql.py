@@ -114,6 +114,9 @@ class EqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, T
                 raise correlation_error(self.identifier, rule, "aliases in an event_count rule")
             either = " or ".join(f"({ref.query})" for ref in correlation.rules)
             stages = [(either, correlation.rules[0].group_fields)] * max(needed, 1)
+        elif correlation.type in (SigmaCorrelationType.VALUE_SUM, SigmaCorrelationType.VALUE_AVG):
+            raise correlation_error(self.identifier, rule, f"{correlation.type.name.lower()}: EQL has no "
+                                    "aggregations (use es_dsl or es_esql)")
         else:
             raise correlation_error(self.identifier, rule, f"{correlation.type.name.lower()}: EQL has no distinct "
                                     "counts and its sequences are ordered (use es_dsl or es_esql)")

@@ -18,8 +18,13 @@ from sigma.correlations import SigmaCorrelationType
 from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import escaping
-from sigma_es_backend.backends.common import index_patterns
-from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
+from sigma_es_backend.backends.common import field_capabilities, index_patterns
+from sigma_es_backend.backends.correlation import (
+    Correlation,
+    CorrelationBackendMixin,
+    correlation_error,
+    summed_field,
+)
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.backends.text_base import ThreeValuedTextBackend
 from sigma_es_backend.outputs import formats as detection_formats
@@ -110,6 +115,16 @@ class EsqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, 
             value = self.quote_field(correlation.field)
             pipes += [f"WHERE {value} IS NOT NULL", f"STATS BY {', '.join([*group, value])}",
                       f"STATS value_count = COUNT(*){by}", f"WHERE value_count > 0 AND value_count {op} {count}"]
+        elif correlation.type in (SigmaCorrelationType.VALUE_SUM, SigmaCorrelationType.VALUE_AVG):
+            state = ConversionState(processing_state=dict(self.last_processing_pipeline.state))
+            field = summed_field(self.identifier, correlation, field_capabilities(state, correlation.field or "").type)
+            value = self.quote_field(field)
+            # sum op C/D ⇔ sum·D op C; avg op C/D ⇔ sum·D op C·n: long arithmetic, exact (no AVG, a double)
+            fraction = correlation.threshold_fraction()
+            right = f"{fraction.numerator}" + (" * value_n" if correlation.type == SigmaCorrelationType.VALUE_AVG
+                                               else "")
+            pipes += [f"WHERE {value} IS NOT NULL", f"STATS value_sum = SUM({value}), value_n = COUNT({value}){by}",
+                      f"WHERE value_sum * {fraction.denominator} {op} {right}"]
         else:
             flags = [f"rule{i} = CASE({ref.query}, 1, 0)" for i, ref in enumerate(correlation.rules)]
             maxima = [f"rule{i} = MAX(rule{i})" for i in range(len(correlation.rules))]

@@ -141,8 +141,12 @@ CORRELATION_FEATURES: tuple[Feature, ...] = (
                                  "trigger's bucket selector"),
             es_eql=Support(False, "no monitor format"), es_esql=Support(False, "no monitor format"),
             es_kql=Support(False, "no monitor format")),
-    Feature("corr_value_stats", "correlation `value_sum` / `value_avg` / `value_percentile`, extended conditions",
-            **{**_all(Support(False, "not yet")), "es_lucene": NO_AGGREGATIONS, "es_kql": NO_AGGREGATIONS}),
+    Feature("corr_value_sum", "correlation `value_sum` / `value_avg` (integer fields, exact integer arithmetic)",
+            es_lucene=NO_AGGREGATIONS, es_dsl=OK, es_eql=Support(False, "no aggregations"), es_esql=OK,
+            es_kql=NO_AGGREGATIONS),
+    Feature("corr_value_percentile", "correlation `value_percentile` / `value_median`",
+            **_all(Support(False, "percentiles are approximate (TDigest)"))),
+    Feature("corr_extended", "extended (boolean) correlation conditions", **_all(ERROR)),
 )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -27,6 +28,9 @@ from tests.conftest import convert
 from tests.unit.test_correlation_kibana import rule
 
 END = datetime(2026, 1, 1, tzinfo=UTC)
+# pySigma 1.5 reads a condition's number with int(): 1.5 becomes 1 before any backend sees it
+PYSIGMA_2_ONLY = pytest.mark.skipif(int(version("pysigma").split(".")[0]) < 2,
+                                    reason="pySigma 1.5 truncates decimal correlation conditions")
 END_MS = int(END.timestamp() * 1000)
 
 
@@ -59,6 +63,11 @@ EVENTS: dict[str, dict[str, Any]] = {
     "n1": process("whoami.exe", None, 30, "a"), "n2": process("whoami.exe", None, 40, "b"),
     "n3": process("whoami.exe", None, 50, "c"), "n4": process("net.exe", None, 50, "c"),
 }
+
+
+# process.pid: the digit in the event id (x: 1, 2, 3; y: 1, 2; z inside 1, 2; e inside 1, 3)
+for _doc_id, _doc in EVENTS.items():
+    _doc["process"]["pid"] = int(_doc_id[1])
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +152,25 @@ def test_value_count(groups, condition: str, expected: set[str]) -> None:
     assert groups(corr("value_count", condition, rules="[whoami]")) == expected
 
 
+@pytest.mark.parametrize(("condition", "expected"), [
+    ("{gte: 6, field: ProcessId}", {"x"}), ("{gte: 4, field: ProcessId}", {"x", "e"}),
+    ("{eq: 3, field: ProcessId}", {"y", "z"}), ("{lt: 4, field: ProcessId}", {"y", "z"}),
+    ("{gt: 6, field: ProcessId}", set()),
+])
+def test_value_sum(groups, condition: str, expected: set[str]) -> None:
+    assert groups(corr("value_sum", condition, rules="[whoami]")) == expected  # z's pid 3 is outside
+
+
+@pytest.mark.parametrize(("condition", "expected"), [
+    ("{gte: 2, field: ProcessId}", {"x", "e"}), ("{eq: 2, field: ProcessId}", {"x", "e"}),
+    ("{lt: 2, field: ProcessId}", {"y", "z"}), ("{gt: 2, field: ProcessId}", set()),
+    pytest.param("{eq: 1.5, field: ProcessId}", {"y", "z"}, marks=PYSIGMA_2_ONLY),
+    pytest.param("{gt: 1.5, field: ProcessId}", {"x", "e"}, marks=PYSIGMA_2_ONLY),
+])
+def test_value_avg(groups, condition: str, expected: set[str]) -> None:
+    assert groups(corr("value_avg", condition, rules="[whoami]")) == expected
+
+
 def test_temporal_needs_every_rule_inside_the_window(groups) -> None:
     assert groups(corr("temporal", None)) == {"x"}
 
@@ -169,3 +197,17 @@ def test_monitor_window_ends_before_period_end(opensearch: OpenSearch, ecs_index
     # one millisecond later a is inside and c (now 300.001 s old) outside
     assert monitor_groups(opensearch, index, rule_yaml, END_MS + 1) == {"p"}
     assert monitor_groups(opensearch, index, corr("event_count", "{eq: 2}", rules="[whoami]"), END_MS + 1) == {"p"}
+
+
+@pytest.mark.parametrize("form", ["default", "monitor"])
+def test_events_without_the_counted_field_take_no_part(opensearch: OpenSearch, ecs_index, form: str) -> None:
+    """u: two events, neither with a working directory → no group for value_count (0 values are not
+    "fewer than 3"), as es_esql (`WHERE field IS NOT NULL`); v: one value → 1 < 3."""
+    def bare(doc_id: str, parent: str) -> dict[str, Any]:
+        doc = process("whoami.exe", parent, 10)
+        if doc_id.startswith("u"):
+            del doc["process"]["working_directory"]
+        return doc
+    index = ecs_index({i: bare(i, i[0]) for i in ("u1", "u2", "v1", "v2")})
+    run = default_groups if form == "default" else monitor_groups
+    assert run(opensearch, index, corr("value_count", "{lt: 3, field: CurrentDirectory}", rules="[whoami]")) == {"v"}

@@ -261,3 +261,47 @@ def test_group_by_across_log_sources_fails_rather_than_keep_sigma_names() -> Non
     with pytest.raises(SigmaError, match="rule 'Recon burst': fields process.parent.executable cannot be mapped: the referenced "
                                          "rules do not share one log source"):
         passthrough.convert(SigmaCollection.from_yaml(rule))
+
+
+def test_esql_value_sum_and_avg_compare_in_integer_arithmetic() -> None:
+    from tests.unit.test_correlation_kibana import rule
+
+    stats = ("| WHERE process.pid IS NOT NULL | STATS value_sum = SUM(process.pid), value_n = COUNT(process.pid) "
+             "BY process.parent.executable")
+    assert esql(rule("value_sum", "{gte: 6, field: ProcessId}", rules="[whoami]")).endswith(
+        f"{stats} | WHERE value_sum * 1 >= 6")
+    assert esql(rule("value_avg", "{lt: 2, field: ProcessId}", rules="[whoami]")).endswith(
+        f"{stats} | WHERE value_sum * 1 < 2 * value_n")
+    assert "AVG(" not in esql(rule("value_avg", "{lt: 2, field: ProcessId}", rules="[whoami]"))
+
+
+@pytest.mark.skipif(int(__import__("importlib.metadata").metadata.version("pysigma").split(".")[0]) < 2,
+                    reason="pySigma 1.5 reads correlation condition numbers with int()")
+def test_decimal_threshold_is_an_exact_fraction() -> None:
+    from tests.unit.test_correlation_kibana import rule
+
+    assert esql(rule("value_avg", "{gte: 2.5, field: ProcessId}", rules="[whoami]")).endswith(
+        "| WHERE value_sum * 2 >= 5 * value_n")
+
+
+@pytest.mark.parametrize(("kind", "target", "message"), [
+    ("value_percentile", "es_dsl", "value_percentile: the percentiles aggregation and ES|QL PERCENTILE are "
+                                   "approximate"),
+    ("value_median", "es_esql", "value_median: the percentiles aggregation and ES|QL MEDIAN are approximate"),
+    ("value_sum", "es_eql", "value_sum: EQL has no aggregations"),
+    ("value_avg", "es_lucene", "correlation rules need aggregations"),
+])
+def test_value_statistics_refusals(kind: str, target: str, message: str) -> None:
+    from tests.unit.test_correlation_kibana import rule
+
+    with pytest.raises(SigmaError, match=f"{target}: correlation rule 'recon_burst': {message}"):
+        convert(rule(kind, "{gte: 3, field: ProcessId}", rules="[whoami]"), target)
+
+
+@pytest.mark.parametrize("target", ["es_dsl", "es_esql"])
+def test_value_sum_needs_an_integer_field(target: str) -> None:
+    from tests.unit.test_correlation_kibana import rule
+
+    with pytest.raises(SigmaError, match=f"{target}: correlation rule 'recon_burst': value_sum over wildcard field "
+                                         "'process.command_line': only integer fields"):
+        convert(rule("value_sum", "{gte: 3, field: CommandLine}", rules="[whoami]"), target)
