@@ -309,8 +309,9 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
         """
         rule = correlation.rule
         if correlation.has_aliases:
-            raise correlation_error(self.identifier, rule, "aliases: one aggregation field per group-by "
-                                    "entry is needed (use es_eql)")
+            raise correlation_error(self.identifier, rule, "aliases: a composite aggregation reads one field for "
+                                    "every event and cannot take the key from the field of the rule that matched "
+                                    "(use es_esql or es_eql)")
         if correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED:
             raise correlation_error(self.identifier, rule, "temporal_ordered: aggregations cannot check the "
                                     "order of events (use es_eql)")

@@ -95,17 +95,18 @@ class EsqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, 
         temporal: a 0/1 column per referenced rule, its MAX per group, their sum vs. the condition.
         """
         rule = correlation.rule
-        if correlation.has_aliases:
-            raise correlation_error(self.identifier, rule, "aliases are not supported (use es_eql)")
         if correlation.type == SigmaCorrelationType.TEMPORAL_ORDERED:
             raise correlation_error(self.identifier, rule, "temporal_ordered: STATS cannot check the order "
                                     "of events (use es_eql)")
         group = [self.quote_field(f) for f in correlation.group_by]
         by = f" BY {', '.join(group)}" if group else ""
         either = " OR ".join(f"({ref.query})" for ref in correlation.rules)
-        where = [f"@timestamp >= NOW() - {correlation.seconds} seconds", f"({either})",
-                 *(f"{g} IS NOT NULL" for g in group)]
+        where = [f"@timestamp >= NOW() - {correlation.seconds} seconds", f"({either})"]
+        if not correlation.has_aliases:
+            where += [f"{g} IS NOT NULL" for g in group]
         pipes = [f"FROM {','.join(correlation.indexes)}", "WHERE " + " AND ".join(where)]
+        if correlation.has_aliases:
+            pipes += self.alias_key(correlation)
         op, count = correlation.operator, correlation.count
         if correlation.type == SigmaCorrelationType.EVENT_COUNT:
             pipes += [f"STATS event_count = COUNT(*){by}", f"WHERE event_count {op} {count}"]
@@ -126,9 +127,33 @@ class EsqlBackend(CorrelationBackendMixin, detection_formats.KibanaRuleFormats, 
             pipes += [f"WHERE {value} IS NOT NULL", f"STATS value_sum = SUM({value}), value_n = COUNT({value}){by}",
                       f"WHERE value_sum * {fraction.denominator} {op} {right}"]
         else:
-            flags = [f"rule{i} = CASE({ref.query}, 1, 0)" for i, ref in enumerate(correlation.rules)]
+            # with an alias, a rule counts for the group its own field names (the event may name others)
+            flags = [f"rule{i} = CASE({ref.query}, 1, 0)" if not correlation.has_aliases else
+                     f"rule{i} = CASE(({ref.query}) AND {self.quote_field(ref.group_fields[0])} == {group[0]}, 1, 0)"
+                     for i, ref in enumerate(correlation.rules)]
             maxima = [f"rule{i} = MAX(rule{i})" for i in range(len(correlation.rules))]
             total = " + ".join(f"rule{i}" for i in range(len(correlation.rules)))
             pipes += ["EVAL " + ", ".join(flags), "STATS " + ", ".join(maxima) + by,
                       f"WHERE ({total}) {op} {count}"]
         return " | ".join(pipes)
+
+    def alias_key(self, correlation: Correlation) -> list[str]:
+        """The group key of an aliased group-by: per event, the alias field of every referenced rule the
+        event matches (`CASE(q, field)`), distinct values (`MV_DEDUPE`), one row per value (`MV_EXPAND`):
+        an event counts once in each group one of its matching rules puts it in."""
+        rule = correlation.rule
+        if len(correlation.group_by) != 1:
+            raise correlation_error(self.identifier, rule, "aliases with several group-by fields: one row per "
+                                    "matching rule would pair one rule's field with another's (use es_eql)")
+        state = ConversionState(processing_state=dict(self.last_processing_pipeline.state))
+        fields = [ref.group_fields[0] for ref in correlation.rules]
+        types = {field_capabilities(state, f).type for f in fields}
+        if len(types) > 1:
+            raise correlation_error(self.identifier, rule, f"alias '{correlation.group_by[0]}' joins fields of "
+                                    f"different types ({', '.join(sorted(types))}): their values cannot be compared")
+        key = ""
+        for ref, field in zip(correlation.rules, fields, strict=True):
+            value = f"CASE({ref.query}, {self.quote_field(field)})"
+            key = f"MV_APPEND({key}, {value})" if key else value
+        alias = self.quote_field(correlation.group_by[0])
+        return [f"EVAL {alias} = MV_DEDUPE({key})", f"MV_EXPAND {alias}", f"WHERE {alias} IS NOT NULL"]

@@ -111,8 +111,10 @@ FEATURES: tuple[Feature, ...] = (
 
 FEATURES_BY_ID = {feature.id: feature for feature in FEATURES}
 
-# Correlation rules, proven by tests/unit/test_correlations.py (es_eql with the `eql` package on timed
-# events, es_esql as text, errors) and tests/live/test_correlations_live.py (es_dsl on OpenSearch).
+# Correlation rules: each row's ✔/error checked per backend by tests/unit/test_correlation_features.py; the
+# results proven by tests/unit/test_correlations.py (es_eql with the `eql` package on timed events, errors),
+# tests/live/test_correlations_live.py (es_dsl on OpenSearch), tests/unit/test_correlation_esql.py (es_esql,
+# same events and cases), tests/unit/test_correlation_kibana.py / _monitor.py (detection formats).
 NO_AGGREGATIONS = Support(False, "no aggregations in the language")
 KIBANA_THRESHOLD = Support(True, "`threshold` rule: event_count gte/gt only; value_count refused, the "
                                  "cardinality aggregation is approximate")
@@ -129,8 +131,11 @@ CORRELATION_FEATURES: tuple[Feature, ...] = (
             es_lucene=NO_AGGREGATIONS, es_dsl=ERROR, es_eql=Support(True, "`sequence … with maxspan`"),
             es_esql=ERROR, es_kql=NO_AGGREGATIONS),
     Feature("corr_aliases", "correlation `aliases`",
-            es_lucene=NO_AGGREGATIONS, es_dsl=ERROR, es_eql=Support(True, "temporal_ordered"),
-            es_esql=ERROR, es_kql=NO_AGGREGATIONS),
+            es_lucene=NO_AGGREGATIONS,
+            es_dsl=Support(False, "a composite aggregation reads one field for every event"),
+            es_eql=Support(True, "temporal_ordered"),
+            es_esql=Support(True, "one group-by field; `MV_APPEND` of each matching rule's field, `MV_EXPAND`"),
+            es_kql=NO_AGGREGATIONS),
     Feature("corr_kibana", "correlation as a Kibana detection rule (`-f kibana_rule` / `kibana_ndjson`)",
             es_lucene=KIBANA_THRESHOLD, es_dsl=Support(False, "no Kibana format; see `opensearch_monitor`"),
             es_eql=Support(True, "`eql` rule, what es_eql converts"),

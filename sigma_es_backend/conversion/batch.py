@@ -13,7 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sigma_es_backend.conversion import references
 from sigma_es_backend.conversion.cache import ResultCache
+from sigma_es_backend.conversion.references import JobContext
 from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings
 
@@ -56,15 +58,15 @@ GC_EVERY_FILES = 2000
 _files_since_gc = 0
 
 
-def _convert_in_worker(job: tuple[int, str, bytes | None]) -> tuple[int, list[RuleResult]]:
+def _convert_in_worker(job: tuple[int, str, bytes | None, JobContext | None]) -> tuple[int, list[RuleResult]]:
     global _files_since_gc
-    index, path, text = job
+    index, path, text, context = job
     assert _worker_converter is not None
     _files_since_gc += 1
     if _files_since_gc >= GC_EVERY_FILES:
         _files_since_gc = 0
         gc.collect()
-    return index, _worker_converter.convert_file(Path(path), text)
+    return index, _worker_converter.convert_file(Path(path), text, context)
 
 
 def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int | None = None,
@@ -80,15 +82,20 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
     texts: list[bytes | None] = [None] * len(files)
     keys: list[str | None] = [None] * len(files)
     pending: list[int] = []
+    for i, path in enumerate(files):
+        try:
+            texts[i] = path.read_bytes()
+        except OSError:
+            continue  # converted below, where the file and the reason are reported
+    # correlation rules may reference rules of other files: each such file's job carries them
+    contexts = references.plan(files, texts)
     if cache is None:
         pending = list(range(len(files)))
     else:
         for i, path in enumerate(files):
-            try:
-                texts[i] = path.read_bytes()
-            except OSError:
-                continue  # converted below, where the file and the reason are reported
-            keys[i] = cache.key(str(path), texts[i])
+            if texts[i] is not None:
+                context = contexts.get(i)
+                keys[i] = cache.key(str(path), texts[i], context.key_material() if context else b"")
         cache.prefetch([k for k in keys if k is not None])
         for i, key in enumerate(keys):
             hit = cache.get(key) if key is not None else None
@@ -120,10 +127,10 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
         converter = Converter(settings)
         jobs = max(1, jobs or default_jobs())
         jobs = min(jobs, max(1, len(pending) // MIN_FILES_PER_WORKER))
-        job_list = [(i, str(files[i]), texts[i]) for i in pending]
+        job_list = [(i, str(files[i]), texts[i], contexts.get(i)) for i in pending]
         if jobs == 1:
-            for i, path, text in job_list:
-                finished(i, converter.convert_file(Path(path), text))
+            for i, path, text, context in job_list:
+                finished(i, converter.convert_file(Path(path), text, context))
                 yield from ready()
         else:
             _worker_converter = converter

@@ -121,10 +121,14 @@ class ResultCache:
         self._prefetched = False
         self.hits = self.misses = 0
 
-    def key(self, path: str, content: bytes) -> str:
+    def key(self, path: str, content: bytes, context: bytes = b"") -> str:
+        """`context`: what else the file's results depend on (other files of the run its correlation rules
+        reference, its rules referenced from elsewhere: references.JobContext.key_material)."""
         digest = hashlib.sha256(self.fingerprint.encode())
         digest.update(b"\0" + path.encode("utf-8", "surrogateescape") + b"\0")
         digest.update(content)
+        if context:
+            digest.update(b"\0context\0" + context)
         return digest.hexdigest()
 
     def prefetch(self, keys: list[str]) -> None:

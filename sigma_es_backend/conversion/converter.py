@@ -27,6 +27,7 @@ from sigma.rule import SigmaRule
 from sigma_es_backend.backends import backends
 from sigma_es_backend.conversion.context import data_source_record, required_field_records
 from sigma_es_backend.conversion.parsing import parse_rule_documents
+from sigma_es_backend.conversion.references import JobContext
 from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
 from sigma_es_backend.pipelines import pipelines
@@ -163,8 +164,12 @@ class Converter:
         self.conditions = _ConditionRecorder(self.backend)
         self.pipeline_run = _PipelineRecorder(self.backend.last_processing_pipeline)
 
-    def convert_file(self, path: Path, text: bytes | None = None) -> list[RuleResult]:
-        """Every rule of one file; an unreadable file is one failed result naming the file and reason."""
+    def convert_file(self, path: Path, text: bytes | None = None,
+                     context: JobContext | None = None) -> list[RuleResult]:
+        """Every rule of one file; an unreadable file is one failed result naming the file and reason.
+
+        `context`: rules of other files of the run that this file's correlation rules reference (converted
+        first, reported by their own files) and this file's rules other files reference (not output)."""
         import yaml
 
         try:
@@ -175,17 +180,27 @@ class Converter:
             collection = (SigmaCollection.from_dicts(documents, collect_errors=True, source=source,
                                                      resolve_references=False)
                           if documents else SigmaCollection([]))
-            resolve_references(collection)
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as error:
             return [RuleResult(str(path), errors=[f"cannot read rule file: {error}"])]
         if not collection.rules:
             reasons = [str(e) for e in collection.errors] or ["no Sigma rule in file"]
             return [RuleResult(str(path), errors=reasons)]
+        own = list(collection.rules)
+        if context is not None:
+            referenced = _referenced_rules(context)
+            if referenced:  # a new collection indexes the names and ids of both
+                collection = SigmaCollection([*referenced, *own], collection.errors, resolve_references=False)
+            for rule in own:
+                if _rule_keys(rule) & context.suppressed:
+                    rule.disable_output()
+        resolve_references(collection)
+        own_rules = {id(rule) for rule in own}
         try:
-            return [self.convert_rule(rule, path) for rule in collection.rules]
+            results = [(id(rule), self.convert_rule(rule, path)) for rule in collection.rules]
         except _LogsourceChanged:
             self.item_filter.enabled = False
-            return self.convert_file(path, text)
+            return self.convert_file(path, text, context)
+        return [result for key, result in results if key in own_rules]
 
     def convert_rule(self, rule: Any, path: Path) -> RuleResult:
         logsource = getattr(rule, "logsource", None)
@@ -242,6 +257,32 @@ class Converter:
         if result.ok and isinstance(rule, SigmaRule):
             result.required_fields = required_field_records(rule, state, self.conditions.roots)
         return result
+
+
+def _rule_keys(rule: Any) -> set[str]:
+    """A rule's name and id, as correlation rules reference it (ids lowercased)."""
+    keys = {rule.name} if getattr(rule, "name", None) else set()
+    if getattr(rule, "id", None):
+        keys.add(str(rule.id).lower())
+    return keys
+
+
+def _referenced_rules(context: JobContext) -> list[Any]:
+    """The rules `context.wanted` names, from the other files of the run (a file that cannot be read
+    gives none: the correlation rule then fails naming the missing reference)."""
+    import yaml
+
+    rules: list[Any] = []
+    for extra_path, content in context.extra:
+        try:
+            documents = [d for d in parse_rule_documents(content)
+                         if isinstance(d, dict) and ({str(d.get("name")), str(d.get("id")).lower()} & context.wanted)]
+            if documents:
+                rules += SigmaCollection.from_dicts(documents, collect_errors=True, resolve_references=False,
+                                                    source=SigmaRuleLocation(Path(extra_path))).rules
+        except (UnicodeDecodeError, yaml.YAMLError, SigmaError):
+            continue
+    return rules
 
 
 def resolve_references(collection: SigmaCollection) -> None:
