@@ -16,6 +16,7 @@ from sigma.types import (
     TimestampPart,
 )
 
+from sigma_es_backend.backends import automaton
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 
 # Pipeline state keys written by the ECS pipeline (sigma_es_backend.pipelines) and read here.
@@ -92,6 +93,63 @@ def unsupported(feature: str, cond: ConditionItem | ConditionFieldEqualsValueExp
     return SigmaFeatureNotSupportedByBackendError(
         f"{where}{feature}", source=getattr(cond, "source", None)
     )
+
+
+def query_string_query(query: str) -> dict[str, Any]:
+    """The query_string query every search of an es_lucene query uses. `lenient: false`: without it a clause
+    Lucene cannot build (a regexp too complex to determinize, a value the field type rejects) silently
+    becomes MatchNoDocsQuery, so the rule would never fire instead of failing."""
+    return {"query_string": {"query": query, "analyze_wildcard": False, "lenient": False}}
+
+
+def check_regexp(regexp: str, field: str, cond: Any, backend: str, pattern: Pattern | None = None,
+                 work_limit: int = automaton.DEFAULT_WORK_LIMIT) -> str:
+    """`regexp` when Lucene can compile it within `work_limit` (max_determinized_states), else the error.
+    `pattern`: the Sigma pattern `regexp` was written from (`escaping.regexp_from_pattern`), for the quick
+    bound of plain patterns.
+
+    Elasticsearch/OpenSearch fail a regexp whose automaton is too complex to determinize, and query_string
+    (without `lenient: false`, as Kibana and Discover run it) silently matches nothing for it instead.
+    """
+    if pattern is not None and _plainly_fits(pattern, work_limit):
+        return regexp
+    try:
+        complexity = automaton.regexp_complexity(regexp)
+    except automaton.RegexpSyntaxError as error:
+        raise unsupported(f"regular expression /{regexp}/ on field '{field}': Lucene cannot parse it ({error})",
+                          cond, backend) from error
+    if not complexity.fits(work_limit):
+        raise unsupported(
+            f"regular expression /{regexp}/ on field '{field}' is too complex for Lucene: determinizing it "
+            f"{_needs(complexity)}, more than max_determinized_states {work_limit} allows (the search would fail, "
+            "or a query_string would silently match nothing)", cond, backend)
+    return regexp
+
+
+def check_wildcard(pattern: Pattern, case_insensitive: bool, field: str, cond: Any, backend: str) -> None:
+    """Fail when Lucene cannot compile the wildcard query of `pattern` (its limit is fixed at the default)."""
+    if not pattern.has_wildcards or pattern.is_prefix() or _plainly_fits(pattern, automaton.DEFAULT_WORK_LIMIT):
+        return  # a term or prefix automaton is deterministic: nothing to determinize
+    complexity = automaton.wildcard_complexity(pattern, case_insensitive)
+    if not complexity.fits():
+        shown = "".join(p.value if isinstance(p, Wildcard) else p for p in pattern.parts)
+        raise unsupported(
+            f"wildcard value {shown!r} on field '{field}' is too complex for Lucene: determinizing it "
+            f"{_needs(complexity)}, more than wildcard queries allow (max_determinized_states "
+            f"{automaton.DEFAULT_WORK_LIMIT}, fixed)", cond, backend)
+
+
+def _plainly_fits(pattern: Pattern, work_limit: int) -> bool:
+    bound = automaton.star_pattern_bound(pattern)
+    return bound is not None and bound < work_limit * automaton.EFFORT_PER_WORK_UNIT
+
+
+def _needs(complexity: automaton.Complexity) -> str:
+    if complexity.effort >= automaton.EFFORT_CAP:
+        return f"takes an effort of at least {automaton.EFFORT_CAP}"
+    if complexity.repeat_states > automaton.DEFAULT_WORK_LIMIT:
+        return f"repeats {complexity.repeat_states} states"
+    return f"takes an effort of {complexity.effort} (max_determinized_states {complexity.work_limit})"
 
 
 def string_pattern(cond: ConditionFieldEqualsValueExpression) -> Pattern:

@@ -36,6 +36,8 @@ from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
     backslash_before_wildcard,
     boolean_value,
+    check_regexp,
+    check_wildcard,
     field_capabilities,
     ipv4_cidr_regexp,
     keywords_error,
@@ -175,7 +177,8 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
             # case_insensitive folds ASCII only: spell every case form out as a character class
             regexp = escaping.regexp_from_pattern(pattern, case_insensitive=True, delimiter_escape=False,
                                                   backslash_class=caps.type == "wildcard")
-            return {"regexp": {field: {"value": regexp, "flags": "ALL"}}}
+            return {"regexp": {field: {"value": check_regexp(regexp, field, cond, self.identifier, pattern),
+                                       "flags": "ALL"}}}
         options = {} if pattern.cased or not pattern.has_case() else {"case_insensitive": True}
         if not pattern.has_wildcards:
             return {"term": {field: {"value": pattern.text, **options}}}
@@ -187,11 +190,13 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
             # regexp is exact on Elasticsearch, so this holds for both engines.
             regexp = escaping.regexp_from_pattern(pattern, case_insensitive=bool(options), delimiter_escape=False,
                                                   backslash_class=True)
-            return {"regexp": {field: {"value": regexp, "flags": "ALL"}}}
+            return {"regexp": {field: {"value": check_regexp(regexp, field, cond, self.identifier, pattern),
+                                       "flags": "ALL"}}}
         # On wildcard-typed fields OpenSearch reads `*`, `?` and `\\` in a prefix value as pattern
         # syntax (checked on 2.19): the escaped wildcard query below is exact there.
         if pattern.is_prefix() and caps.type != "wildcard":
             return {"prefix": {field: {"value": Pattern(pattern.parts[:-1]).text, **options}}}
+        check_wildcard(pattern, bool(options), field, cond, self.identifier)
         return {"wildcard": {field: {"value": escaping.dsl_wildcard(pattern), **options}}}
 
     # --- other value types -----------------------------------------------------------------------
@@ -227,7 +232,8 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
             )
         except regex.RegexTranslationError as error:
             raise unsupported(str(error), cond, self.identifier) from error
-        return {"regexp": {cond.field: {"value": translated, "flags": "ALL"}}}
+        return {"regexp": {cond.field: {"value": check_regexp(translated, cond.field, cond, self.identifier),
+                                        "flags": "ALL"}}}
 
     def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,
                                             state: ConversionState) -> Query:
@@ -238,7 +244,8 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
             return {"term": {cond.field: {"value": str(value.network)}}}
         if caps.is_text or caps.is_numeric:
             raise unsupported(f"cidr on {caps.type} field '{cond.field}'", cond, self.identifier)
-        return {"regexp": {cond.field: {"value": ipv4_cidr_regexp(value, cond, self.identifier), "flags": "ALL"}}}
+        regexp = check_regexp(ipv4_cidr_regexp(value, cond, self.identifier), cond.field, cond, self.identifier)
+        return {"regexp": {cond.field: {"value": regexp, "flags": "ALL"}}}
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
                                                state: ConversionState) -> Query:

@@ -35,10 +35,13 @@ from sigma_es_backend.backends import escaping, regex
 from sigma_es_backend.backends.common import (
     RuleLabelMixin,
     boolean_value,
+    check_regexp,
+    check_wildcard,
     field_capabilities,
     ipv4_cidr_regexp,
     keywords_error,
     never_an_ip,
+    query_string_query,
     string_pattern,
     target_engine,
     text_field_error,
@@ -133,10 +136,13 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
                 return "(*:* AND NOT *:*)"
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
         if pattern.cased or not pattern.has_case():
+            check_wildcard(pattern, False, field, cond, self.identifier)
             return f"{self.escape_and_quote_field(field)}:{escaping.lucene_term(pattern)}"
         if caps.caseless:
+            check_wildcard(pattern.lower(), False, caps.caseless, cond, self.identifier)
             return f"{self.escape_and_quote_field(caps.caseless)}:{escaping.lucene_term(pattern.lower())}"
-        regexp = escaping.regexp_from_pattern(pattern, case_insensitive=True)
+        regexp = check_regexp(escaping.regexp_from_pattern(pattern, case_insensitive=True), field, cond,
+                              self.identifier, pattern)
         return f"{self.escape_and_quote_field(field)}:{escaping.lucene_regexp_term(regexp)}"
 
     # --- other value types -----------------------------------------------------------------------
@@ -162,6 +168,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
             )
         except regex.RegexTranslationError as error:
             raise unsupported(str(error), cond, self.identifier) from error
+        check_regexp(translated, cond.field, cond, self.identifier)
         return f"{self.escape_and_quote_field(cond.field)}:{escaping.lucene_regexp_term(translated)}"
 
     def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,
@@ -174,7 +181,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
             return f"{field}:{escaping.lucene_term(Pattern.literal(str(value.network)))}"
         if caps.is_text or caps.is_numeric:
             raise unsupported(f"cidr on {caps.type} field '{cond.field}'", cond, self.identifier)
-        regexp = ipv4_cidr_regexp(value, cond, self.identifier)
+        regexp = check_regexp(ipv4_cidr_regexp(value, cond, self.identifier), cond.field, cond, self.identifier)
         return f"{field}:{escaping.lucene_regexp_term(regexp)}"
 
     def convert_condition_field_compare_op_val(self, cond: ConditionFieldEqualsValueExpression,
@@ -201,7 +208,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
 
     # --- formats ---------------------------------------------------------------------------------
     def finalize_query_dsl_query(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
-        return json.dumps({"query": {"query_string": {"query": query, "analyze_wildcard": False}}})
+        return json.dumps({"query": query_string_query(query)})
 
     def finalize_output_dsl_query(self, queries: list[str]) -> list[str]:
         return queries

@@ -96,11 +96,21 @@ class _Translator:
 
     def sequence(self, top: bool = False) -> str:
         out: list[str] = []
+        alternative = 0  # where the current alternative starts in out
+        alternatives = False
+
+        def close_alternative() -> None:
+            # An empty alternative (`(a|)`, `(|a)`) is `()` in Lucene: a bare `|` there is a syntax error, or
+            # after `(` a literal '|'.
+            if alternatives and len(out) == alternative:
+                out.append("()")
+
         while self.i < len(self.src):
             c = self.src[self.i]
             if c == ")":
                 if top:
                     raise self.fail("an unbalanced ')'")
+                close_alternative()
                 return "".join(out)
             if c == "|":
                 if top and self.depth == 0 and (self.src.startswith("^") or "$" in self.src):
@@ -108,7 +118,10 @@ class _Translator:
                     raise self.fail("top-level alternation combined with ^/$ anchors")
                 if top:
                     self.top_alternation = True
+                alternatives = True
+                close_alternative()
                 out.append("|")
+                alternative = len(out)
                 self.i += 1
                 continue
             if c == "$":
@@ -123,6 +136,7 @@ class _Translator:
             out.append(atom + self.quantifier())
         if not top:
             raise self.fail("an unclosed '('")
+        close_alternative()
         return "".join(out)
 
     def quantifier(self) -> str:

@@ -19,6 +19,7 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import backends
+from sigma_es_backend.backends.common import query_string_query
 from sigma_es_backend.conversion import iter_rule_files
 from sigma_es_backend.events.readers import Record, read_records
 from sigma_es_backend.harness.eql_eval import eql_hits
@@ -116,7 +117,7 @@ def _hits(client: OpenSearch, slot: _Slot, target: _Target, documents: dict[str,
     ids: set[str] = set()
     for query in target.queries or []:
         if target.name == "es_lucene":
-            ids |= _search_ids(client, slot, {"query_string": {"query": query}})
+            ids |= _search_ids(client, slot, query_string_query(query))
         elif target.name == "es_dsl":
             body = json.loads(query) if isinstance(query, str) else query
             ids |= _search_ids(client, slot, body["query"])

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sigma_es_backend.backends.common import query_string_query
 from sigma_es_backend.outputs.context import MANAGED_BY, DetectionContext, content_hash
 from sigma_es_backend.outputs.levels import level_mapping
 
@@ -37,7 +38,7 @@ class MonitorQuery:
     def as_dsl(self) -> dict[str, Any]:
         if self.dsl is not None:
             return self.dsl
-        return {"query_string": {"query": self.query_string, "analyze_wildcard": False}}
+        return query_string_query(self.query_string)
 
 
 def _schedule(ctx: DetectionContext) -> dict[str, Any]:

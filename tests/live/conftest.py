@@ -17,6 +17,7 @@ import pytest
 from opensearchpy import OpenSearch
 
 from sigma_es_backend import cluster
+from sigma_es_backend.backends.common import query_string_query
 from sigma_es_backend.events.templates import ecs_index_body
 from sigma_es_backend.pipelines import default_mapping_set
 
@@ -99,4 +100,4 @@ def search_ids(client: OpenSearch, index: str, query: dict[str, Any]) -> set[str
 
 
 def lucene_ids(client: OpenSearch, index: str, query_string: str) -> set[str]:
-    return search_ids(client, index, {"query": {"query_string": {"query": query_string}}})
+    return search_ids(client, index, {"query": query_string_query(query_string)})

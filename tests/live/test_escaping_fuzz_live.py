@@ -34,7 +34,7 @@ from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
 from sigma.processing.transformations import SetStateTransformation
 
 from sigma_es_backend.backends import backends
-from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities
+from sigma_es_backend.backends.common import FIELD_CAPABILITIES_STATE, FieldCapabilities, query_string_query
 from tests.eql_eval import eql_hits
 from tests.esql_eval import esql_hits
 from tests.live.kql_harness import MODES as KQL_MODES
@@ -123,7 +123,7 @@ def kql_refusal_is_justified(field: str, mode: str, value: str, error: str) -> b
 
 def query_body(target: str, query: str) -> dict[str, Any]:
     if target == "es_lucene":
-        return {"query_string": {"query": query}}
+        return query_string_query(query)
     return json.loads(query)
 
 

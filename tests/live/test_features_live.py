@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch, helpers
 
+from sigma_es_backend.backends.common import query_string_query
 from tests.feature_cases import CASES, FeatureCase, convert_case
 from tests.live.kql_harness import MODES, kibana_dsl
 
@@ -46,7 +47,7 @@ def live_queries(client: OpenSearch, index: str, case: FeatureCase, target: str)
         query = convert_case(case, target)
         return {mode: kibana_dsl(client, index, query, mode) for mode in MODES}
     if target == "es_lucene":
-        return {"default": {"query_string": {"query": convert_case(case, target)}},
+        return {"default": query_string_query(convert_case(case, target)),
                 "dsl_query": json.loads(convert_case(case, target, "dsl_query"))["query"]}
     return {"default": json.loads(convert_case(case, target))["query"],
             "query": json.loads(convert_case(case, target, "query"))}

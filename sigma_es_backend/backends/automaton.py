@@ -1,0 +1,1013 @@
+"""How much work Lucene 9.12 spends turning a regexp or wildcard term into a deterministic automaton.
+
+Elasticsearch/OpenSearch refuse a `regexp` (query_string `/…/`, DSL `regexp`) or `wildcard` term whose automaton
+is too complex to determinize, and query_string without `lenient: false` refuses it *silently*: the clause
+becomes MatchNoDocsQuery and the rule never fires. So the backends measure every automaton they emit with
+this module and fail the conversion instead (`check_regexp`, `check_wildcard`).
+
+This is a replay of Lucene 9.12.3 (OpenSearch 2.19), over intervals of code points as Lucene does:
+- `RegExp` parsing (`RegExp.parseUnionExp` …, with all syntax flags, as query_string and DSL `flags: ALL` use)
+  and `RegExp.toAutomatonInternal`: every union, concatenation, optional, `*`, `{n,}` node is built with the
+  same `Operations` and then minimized (`MinimizationOperations.minimize` determinizes first); a `{n,m}` node
+  is not minimized; `{n,}` / `{n,m}` fail when (states of the repeated automaton - 1) × n (m) > work limit.
+- `Operations.determinize(a, workLimit)`: subset construction, skipped when the automaton is already
+  deterministic; the effort is the sum of the sizes of the state sets it processes, and it fails as soon
+  as that reaches `workLimit * 10`. Each determinization has its own budget.
+- `CompiledAutomaton` (every regexp/wildcard/automaton query): the automaton is determinized again, converted
+  to UTF-8 (`UTF32ToUTF8`) and that byte automaton determinized with the same limit.
+- `WildcardQuery.toAutomaton` and OpenSearch's `AutomatonQueries.toCaseInsensitiveWildcardAutomaton`
+  (DSL `wildcard` with `case_insensitive`): a concatenation of one automaton per character, not minimized.
+
+Minimal DFAs are unique up to isomorphism, so minimizing with Moore's partition refinement instead of
+Hopcroft's gives the same automata and the same efforts. The live test
+(tests/live/test_regexp_complexity_live.py) holds the replay against OpenSearch for every regexp and
+wildcard the backends emit over the SigmaHQ corpus.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from operator import or_
+
+from sigma_es_backend.backends.pattern import Pattern, Wildcard
+
+# Operations.DEFAULT_DETERMINIZE_WORK_LIMIT: the default of `max_determinized_states` (DSL regexp, query_string)
+# and the fixed limit of wildcard and case-insensitive automaton queries.
+DEFAULT_WORK_LIMIT = 10_000
+EFFORT_PER_WORK_UNIT = 10  # Operations.determinize: effortLimit = workLimit * 10
+MAX_CODE_POINT = 0x10FFFF
+# Replays stop counting here: the backends use the default limit, so beyond it nothing more is to be known
+# (and counting on costs time: about 1.5 s per 100,000 for the worst patterns).
+EFFORT_CAP = DEFAULT_WORK_LIMIT * EFFORT_PER_WORK_UNIT
+
+
+class RegexpSyntaxError(ValueError):
+    """The text is no Lucene RegExp (Lucene would refuse it too)."""
+
+
+class _EffortExceeded(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """Work Lucene needs to compile one automaton.
+
+    effort: the largest effort of one determinization (Lucene fails when it reaches work limit × 10);
+      EFFORT_CAP or more means "at least that".
+    repeat_states: the largest (states - 1) × bound of a `{n,}` / `{n,m}` repetition (Lucene fails when it
+      exceeds the work limit).
+    """
+
+    effort: int
+    repeat_states: int = 0
+
+    @property
+    def work_limit(self) -> int:
+        """The smallest `max_determinized_states` with which Lucene compiles the automaton."""
+        return max(self.effort // EFFORT_PER_WORK_UNIT + 1, self.repeat_states, 1)
+
+    def fits(self, work_limit: int = DEFAULT_WORK_LIMIT) -> bool:
+        return self.effort < min(work_limit * EFFORT_PER_WORK_UNIT, EFFORT_CAP) and self.repeat_states <= work_limit
+
+
+# --- automata ------------------------------------------------------------------------------------------
+Transition = tuple[int, int, int]  # (min, max, dest), code points (or bytes) min..max inclusive
+
+
+@dataclass
+class _Automaton:
+    """Lucene's Automaton: state 0 is initial; transitions per state; no epsilon transitions."""
+
+    transitions: list[list[Transition]] = field(default_factory=list)
+    accept: list[bool] = field(default_factory=list)
+    deterministic: bool = False  # known to be (set on determinized automata: skips the check)
+    minimize_later: bool = False  # a DFA Lucene would have minimized (Meter.minimize final=True)
+
+    @property
+    def num_states(self) -> int:
+        return len(self.accept)
+
+    def create_state(self) -> int:
+        self.transitions.append([])
+        self.accept.append(False)
+        return len(self.accept) - 1
+
+    def copy(self, other: _Automaton) -> int:
+        offset = self.num_states
+        for trans, acc in zip(other.transitions, other.accept, strict=True):
+            self.transitions.append([(lo, hi, dest + offset) for lo, hi, dest in trans])
+            self.accept.append(acc)
+        return offset
+
+    def add_epsilon(self, source: int, dest: int) -> None:
+        self.transitions[source].extend(self.transitions[dest])
+        if self.accept[dest]:
+            self.accept[source] = True
+
+    def is_deterministic(self) -> bool:
+        """Automaton.finishCurrentState: after merging touching intervals to the same state, no two overlap."""
+        if self.deterministic:
+            return True
+        for trans in self.transitions:
+            if len(trans) > 1 and not _disjoint(trans):
+                return False
+        return True
+
+
+def _disjoint(trans: list[Transition]) -> bool:
+    merged: dict[int, list[tuple[int, int]]] = {}
+    for lo, hi, dest in sorted(trans, key=lambda t: (t[2], t[0], t[1])):
+        runs = merged.setdefault(dest, [])
+        if runs and lo <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], hi))
+        else:
+            runs.append((lo, hi))
+    intervals = sorted(run for runs in merged.values() for run in runs)
+    return all(intervals[i][0] > intervals[i - 1][1] for i in range(1, len(intervals)))
+
+
+def _char_range(lo: int, hi: int) -> _Automaton:
+    if lo > hi:
+        return _Automaton()
+    return _Automaton([[(lo, hi, 1)], []], [False, True])
+
+
+def _string(text: str) -> _Automaton:
+    a = _Automaton([[]], [False])
+    for char in text:
+        state = a.create_state()
+        a.transitions[state - 1].append((ord(char), ord(char), state))
+    a.accept[-1] = True
+    return a
+
+
+def _any_string() -> _Automaton:
+    return _Automaton([[(0, MAX_CODE_POINT, 0)]], [True])
+
+
+def _empty_string() -> _Automaton:
+    return _Automaton([[]], [True])
+
+
+def _concatenate(automata: Sequence[_Automaton]) -> _Automaton:
+    """Operations.concatenate: accept states of one part get the initial transitions of the next parts."""
+    result = _Automaton()
+    if any(a.num_states == 0 for a in automata):
+        for a in automata:
+            if a.num_states == 0:
+                break
+            for _ in range(a.num_states):
+                result.create_state()
+        return result
+    offsets = []
+    for a in automata:
+        offsets.append(result.num_states)
+        for _ in range(a.num_states):
+            result.create_state()
+    for i, a in enumerate(automata):
+        base = offsets[i]
+        for s in range(a.num_states):
+            out = result.transitions[base + s]
+            out.extend((lo, hi, base + dest) for lo, hi, dest in a.transitions[s])
+            if not a.accept[s]:
+                continue
+            j = i + 1
+            while True:
+                if j == len(automata):
+                    result.accept[base + s] = True
+                    break
+                follow = automata[j]
+                out.extend((lo, hi, offsets[j] + dest) for lo, hi, dest in follow.transitions[0])
+                if not follow.accept[0]:
+                    break
+                j += 1
+    if result.num_states == 0:
+        result.create_state()
+    return result
+
+
+def _union(automata: Sequence[_Automaton]) -> _Automaton:
+    result = _Automaton([[]], [False])
+    offsets = [result.copy(a) for a in automata]
+    for a, offset in zip(automata, offsets, strict=True):
+        if a.num_states:
+            result.add_epsilon(0, offset)
+    return _remove_dead_states(result)
+
+
+def _optional(a: _Automaton) -> _Automaton:
+    result = _Automaton([[]], [True])
+    if a.num_states:
+        result.copy(a)
+        result.add_epsilon(0, 1)
+    return result
+
+
+def _star(a: _Automaton) -> _Automaton:
+    """Operations.repeat(a)."""
+    if a.num_states == 0:
+        return a
+    result = _Automaton([[]], [True])
+    result.copy(a)
+    initial = [(lo, hi, dest + 1) for lo, hi, dest in a.transitions[0]]
+    result.transitions[0].extend(initial)
+    for s in range(a.num_states):
+        if a.accept[s]:
+            result.transitions[s + 1].extend(initial)
+    return result
+
+
+def _repeat_min(a: _Automaton, count: int) -> _Automaton:
+    if count == 0:
+        return _star(a)
+    return _concatenate([a] * count + [_star(a)])
+
+
+def _repeat_min_max(a: _Automaton, lo: int, hi: int) -> _Automaton:
+    if lo > hi:
+        return _Automaton()
+    if lo == 0:
+        b = _empty_string()
+    elif lo == 1:
+        b = _Automaton()
+        b.copy(a)
+    else:
+        b = _concatenate([a] * lo)
+    previous = [s for s in range(b.num_states) if b.accept[s]]
+    result = _Automaton()
+    result.copy(b)
+    for _ in range(lo, hi):
+        offset = result.copy(a)
+        for s in previous:
+            result.add_epsilon(s, offset)
+        previous = [offset + s for s in range(a.num_states) if a.accept[s]]
+    return result
+
+
+def _live_states(a: _Automaton) -> set[int]:
+    reachable = {0} if a.num_states else set()
+    todo = list(reachable)
+    while todo:
+        for _, _, dest in a.transitions[todo.pop()]:
+            if dest not in reachable:
+                reachable.add(dest)
+                todo.append(dest)
+    reverse: dict[int, list[int]] = {}
+    for s, trans in enumerate(a.transitions):
+        for _, _, dest in trans:
+            reverse.setdefault(dest, []).append(s)
+    coreachable = {s for s in range(a.num_states) if a.accept[s]}
+    todo = list(coreachable)
+    while todo:
+        for source in reverse.get(todo.pop(), ()):
+            if source not in coreachable:
+                coreachable.add(source)
+                todo.append(source)
+    return reachable & coreachable
+
+
+def _remove_dead_states(a: _Automaton) -> _Automaton:
+    live = sorted(_live_states(a))
+    index = {s: i for i, s in enumerate(live)}
+    return _Automaton([[(lo, hi, index[d]) for lo, hi, d in a.transitions[s] if d in index] for s in live],
+                      [a.accept[s] for s in live], deterministic=a.deterministic)
+
+
+def _targets(states: list[int], transitions: list[list[Transition]], row: Callable[[int], list[int]],
+             points: list[int]) -> list[tuple[int, int, int]]:
+    """(min, max, set of target states as a bit mask) for the elementary intervals of a state set:
+    cut at its own transitions' bounds when they are few, else from the states' rows over all classes."""
+    few = [t for s in states for t in transitions[s]]
+    if len(few) <= 8:
+        cuts = sorted({lo for lo, _, _ in few} | {hi + 1 for _, hi, _ in few})
+        found = []
+        for lo, nxt in zip(cuts, cuts[1:], strict=False):
+            target = 0
+            for t_lo, t_hi, dest in few:
+                if t_lo <= lo <= t_hi:
+                    target |= 1 << dest
+            if target:
+                found.append((lo, nxt - 1, target))
+        return found
+    targets = row(states[0])
+    for state in states[1:]:
+        targets = list(map(or_, targets, row(state)))
+    return [(points[k], points[k + 1] - 1, target) for k, target in enumerate(targets) if target]
+
+
+class _Meter:
+    """The largest effort of one determinization and of one repetition check, over a whole construction."""
+
+    def __init__(self, cap: int = EFFORT_CAP) -> None:
+        self.cap = cap
+        self.effort = 0
+        self.repeat_states = 0
+
+    def determinize(self, a: _Automaton, always: bool = False) -> _Automaton:
+        """Operations.determinize, counting its effort. State sets are bit masks; the alphabet is cut at
+        every transition bound of the automaton (Lucene cuts it per state set: same sets, same effort).
+        always: run the subset construction even on a deterministic automaton (to count its states)."""
+        if not always and (a.num_states <= 1 or a.is_deterministic()):
+            return a
+        points = sorted({lo for trans in a.transitions for lo, _, _ in trans}
+                        | {hi + 1 for trans in a.transitions for _, hi, _ in trans})
+        index = {point: i for i, point in enumerate(points)}
+        classes = len(points) - 1
+        rows: dict[int, list[int]] = {}  # per state (built when needed): its targets (bit mask) per class
+
+        def row(state: int) -> list[int]:
+            built = rows.get(state)
+            if built is None:
+                built = rows[state] = [0] * classes
+                for lo, hi, dest in a.transitions[state]:
+                    for k in range(index[lo], index[hi + 1]):
+                        built[k] |= 1 << dest
+            return built
+
+        accept_mask = sum(1 << s for s, acc in enumerate(a.accept) if acc)
+        result = _Automaton([[]], [a.accept[0]], deterministic=True)
+        numbers = {1: 0}
+        worklist: deque[int] = deque([1])
+        effort = 0
+        while worklist:
+            subset = worklist.popleft()
+            effort += subset.bit_count()
+            if effort >= self.cap:
+                self.effort = max(self.effort, effort)
+                raise _EffortExceeded
+            states = []
+            rest = subset
+            while rest:
+                low = rest & -rest
+                rest ^= low
+                states.append(low.bit_length() - 1)
+            out = result.transitions[numbers[subset]]
+            for lo, hi, target in _targets(states, a.transitions, row, points):
+                number = numbers.get(target)
+                if number is None:
+                    number = numbers[target] = result.create_state()
+                    result.accept[number] = bool(target & accept_mask)
+                    worklist.append(target)
+                if out and out[-1][2] == number and out[-1][1] + 1 == lo:  # finishState merges these
+                    out[-1] = (out[-1][0], hi, number)
+                else:
+                    out.append((lo, hi, number))
+        self.effort = max(self.effort, effort)
+        return result
+
+    def minimize(self, a: _Automaton, final: bool = False) -> _Automaton:
+        """MinimizationOperations.minimize: determinize, then the minimal DFA without dead states.
+
+        final: the automaton is the query's; only its determinization costs (the minimal DFA is computed
+        later if the UTF-8 step needs it: `_compile`)."""
+        if a.num_states == 0 or (not a.accept[0] and not a.transitions[0]):
+            return _Automaton()
+        dfa = _remove_dead_states(self.determinize(a))
+        if final:
+            dfa.minimize_later = True
+            return dfa
+        return _minimal(dfa)
+
+    def check_repeat(self, a: _Automaton, bound: int) -> None:
+        self.repeat_states = max(self.repeat_states, (a.num_states - 1) * bound)
+
+
+def _minimal(a: _Automaton) -> _Automaton:
+    """Moore's partition refinement of a trim DFA (a missing transition goes to the implicit dead state)."""
+    if a.num_states == 0:
+        return a
+    points = sorted({lo for trans in a.transitions for lo, _, _ in trans} | {hi + 1 for trans in a.transitions
+                                                                             for _, hi, _ in trans})
+    # dest per state per alphabet class (-1: dead)
+    table: list[list[int]] = []
+    for trans in a.transitions:
+        row = []
+        ordered = sorted(trans)
+        k = 0
+        for point in points:
+            while k < len(ordered) and ordered[k][1] < point:
+                k += 1
+            row.append(ordered[k][2] if k < len(ordered) and ordered[k][0] <= point else -1)
+        table.append(row)
+    block = [1 if acc else 0 for acc in a.accept]
+    while True:
+        signatures: dict[tuple[int, ...], int] = {}
+        new_block = []
+        for s, row in enumerate(table):
+            key = (block[s], *(block[d] if d >= 0 else -1 for d in row))
+            new_block.append(signatures.setdefault(key, len(signatures)))
+        if len(signatures) == len(set(block)):
+            break
+        block = new_block
+    # number the blocks with the initial state's block first
+    order = {block[0]: 0}
+    for b in block:
+        order.setdefault(b, len(order))
+    result = _Automaton([[] for _ in order], [False] * len(order), deterministic=True)
+    done = set()
+    for s, row in enumerate(table):
+        target = order[block[s]]
+        result.accept[target] = a.accept[s]
+        if target in done:
+            continue
+        done.add(target)
+        for i, d in enumerate(row):
+            if d >= 0 and i + 1 < len(points):
+                result.transitions[target].append((points[i], points[i + 1] - 1, order[block[d]]))
+    return result
+
+
+# --- UTF-8 (UTF32ToUTF8) ------------------------------------------------------------------------------
+_START_CODES = (0, 128, 2048, 65536)
+_END_CODES = (127, 2047, 65535, MAX_CODE_POINT)
+_MASKS = [0] + [(2 << i) - 1 for i in range(7)]
+
+
+def _utf8(code: int) -> tuple[list[int], list[int]]:
+    """(bytes, significant bits per byte) of a code point, as UTF8Sequence.set."""
+    if code < 128:
+        return [code], [7]
+    if code < 2048:
+        lead, bits, rest = (6 << 5) | (code >> 6), 5, 1
+    elif code < 65536:
+        lead, bits, rest = (14 << 4) | (code >> 12), 4, 2
+    else:
+        lead, bits, rest = (30 << 3) | (code >> 18), 3, 3
+    tail = [128 | ((code >> (6 * (rest - 1 - i))) & 63) for i in range(rest)]
+    return [lead & 0xFF, *tail], [bits] + [6] * rest
+
+
+def _first_byte_length(code: int) -> tuple[int, int]:
+    if code < 128:
+        return code, 1
+    if code < 2048:
+        return ((6 << 5) | (code >> 6)) & 0xFF, 2
+    if code < 65536:
+        return ((14 << 4) | (code >> 12)) & 0xFF, 3
+    return ((30 << 3) | (code >> 18)) & 0xFF, 4
+
+
+class _Utf8Builder:
+    def __init__(self) -> None:
+        self.a = _Automaton()
+
+    def edge(self, start: int, end: int, lo: int, hi: int) -> None:
+        self.build(start, end, _utf8(lo), _utf8(hi), 0)
+
+    def add(self, source: int, dest: int, lo: int, hi: int) -> None:
+        self.a.transitions[source].append((lo, hi, dest))
+
+    def build(self, start: int, end: int, first: tuple[list[int], list[int]], last: tuple[list[int], list[int]],
+              upto: int) -> None:
+        sb, eb = first[0], last[0]
+        if sb[upto] == eb[upto]:
+            if upto == len(sb) - 1 and upto == len(eb) - 1:
+                self.add(start, end, sb[upto], eb[upto])
+                return
+            n = self.a.create_state()
+            self.add(start, n, sb[upto], sb[upto])
+            self.build(n, end, first, last, upto + 1)
+        elif len(sb) == len(eb):
+            if upto == len(sb) - 1:
+                self.add(start, end, sb[upto], eb[upto])
+            else:
+                self.start(start, end, first, upto, False)
+                if eb[upto] - sb[upto] > 1:
+                    self.all(start, end, sb[upto] + 1, eb[upto] - 1, len(sb) - upto - 1)
+                self.end(start, end, last, upto, False)
+        else:
+            self.start(start, end, first, upto, True)
+            byte_count = 1 + len(sb) - upto
+            limit = len(eb) - upto
+            while byte_count < limit:
+                lead_a, length = _first_byte_length(_START_CODES[byte_count - 1])
+                lead_b, _ = _first_byte_length(_END_CODES[byte_count - 1])
+                self.all(start, end, lead_a, lead_b, length - 1)
+                byte_count += 1
+            self.end(start, end, last, upto, True)
+
+    def start(self, start: int, end: int, seq: tuple[list[int], list[int]], upto: int, do_all: bool) -> None:
+        data, bits = seq
+        if upto == len(data) - 1:
+            self.add(start, end, data[upto], data[upto] | _MASKS[bits[upto]])
+            return
+        n = self.a.create_state()
+        self.add(start, n, data[upto], data[upto])
+        self.start(n, end, seq, upto + 1, True)
+        end_code = data[upto] | _MASKS[bits[upto]]
+        if do_all and data[upto] != end_code:
+            self.all(start, end, data[upto] + 1, end_code, len(data) - upto - 1)
+
+    def end(self, start: int, end: int, seq: tuple[list[int], list[int]], upto: int, do_all: bool) -> None:
+        data, bits = seq
+        if upto == len(data) - 1:
+            self.add(start, end, data[upto] & ~_MASKS[bits[upto]] & 0xFF, data[upto])
+            return
+        if len(data) == 2:
+            start_code = 0xC2
+        elif len(data) == 3 and upto == 1 and data[0] == 0xE0:
+            start_code = 0xA0
+        elif len(data) == 4 and upto == 1 and data[0] == 0xF0:
+            start_code = 0x90
+        else:
+            start_code = data[upto] & ~_MASKS[bits[upto]] & 0xFF
+        if do_all and data[upto] != start_code:
+            self.all(start, end, start_code, data[upto] - 1, len(data) - upto - 1)
+        n = self.a.create_state()
+        self.add(start, n, data[upto], data[upto])
+        self.end(n, end, seq, upto + 1, True)
+
+    def all(self, start: int, end: int, lo: int, hi: int, left: int) -> None:
+        if left == 0:
+            self.add(start, end, lo, hi)
+            return
+        last = self.a.create_state()
+        self.add(start, last, lo, hi)
+        while left > 1:
+            n = self.a.create_state()
+            self.add(last, n, 128, 191)
+            left -= 1
+            last = n
+        self.add(last, end, 128, 191)
+
+
+def _to_utf8(a: _Automaton) -> _Automaton:
+    """UTF32ToUTF8.convert (the reference `_utf8_effort` is tested against)."""
+    builder = _Utf8Builder()
+    if a.num_states == 0:
+        return builder.a
+    mapping = {0: builder.a.create_state()}
+    builder.a.accept[0] = a.accept[0]
+    pending = [0]
+    while pending:
+        state = pending.pop()
+        source = mapping[state]
+        for lo, hi, dest in _merged(a.transitions[state]):
+            target = mapping.get(dest)
+            if target is None:
+                target = mapping[dest] = builder.a.create_state()
+                builder.a.accept[target] = a.accept[dest]
+                pending.append(dest)
+            builder.edge(source, target, lo, hi)
+    return builder.a
+
+
+def _compile(meter: _Meter, a: _Automaton) -> None:
+    """CompiledAutomaton: determinize, convert to UTF-8, determinize the byte automaton."""
+    if a.num_states == 0 or _is_total(a):
+        return
+    dfa = meter.determinize(a)
+    if _utf8_deterministic(dfa):
+        return
+    if dfa.minimize_later:
+        # Minimizing merges states and intervals, so it never adds a shared lead byte: checked before the
+        # (costly) minimal DFA is computed.
+        dfa = _minimal(dfa)
+        if _utf8_deterministic(dfa):
+            return
+    meter.effort = max(meter.effort, _utf8_effort(dfa, meter.cap))
+    if meter.effort >= meter.cap:
+        raise _EffortExceeded
+
+
+def _merged(trans: list[Transition]) -> list[Transition]:
+    """Automaton.finishCurrentState: touching intervals to the same state become one, sorted by min."""
+    merged: list[Transition] = []
+    for lo, hi, dest in sorted(trans, key=lambda t: (t[2], t[0], t[1])):
+        if merged and merged[-1][2] == dest and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi), dest)
+        else:
+            merged.append((lo, hi, dest))
+    return sorted(merged)
+
+
+def _utf8_effort(dfa: _Automaton, cap: int) -> int:
+    """Effort of determinizing the UTF-8 automaton of a DFA, state by state.
+
+    From a state, a whole code point always leads to the one target state of the DFA (so the byte-level
+    state sets at code point boundaries are the DFA's states, each once); in between, the sets are made of
+    the intermediate states UTF32ToUTF8 creates for that state's transitions alone. So the effort is the
+    number of DFA states plus, per state, the effort of the sets inside its code points, which depends only
+    on the shape of its transitions (memoized). `_to_utf8` is the whole conversion this shortcut equals.
+    """
+    total = dfa.num_states
+    for trans in dfa.transitions:
+        ranks: dict[int, int] = {}
+        shape = tuple((lo, hi, ranks.setdefault(dest, len(ranks))) for lo, hi, dest in _merged(trans))
+        total += _inner_utf8_effort(shape)
+        if total >= cap:
+            break
+    return total
+
+
+@lru_cache(maxsize=4096)
+def _inner_utf8_effort(shape: tuple[Transition, ...]) -> int:
+    builder = _Utf8Builder()
+    builder.a.create_state()
+    targets = [builder.a.create_state() for _ in {rank for _, _, rank in shape}]
+    for lo, hi, rank in shape:
+        builder.edge(0, targets[rank], lo, hi)
+    meter = _Meter()
+    meter.determinize(builder.a, always=True)
+    return meter.effort - 1 - len(targets)  # the sets {state} and {target} are counted as DFA states
+
+
+def _utf8_deterministic(a: _Automaton) -> bool:
+    """The UTF-8 automaton UTF32ToUTF8 makes of a DFA is deterministic unless two transitions of one state
+    (after merging touching intervals to the same state) hold code points with the same first UTF-8 byte:
+    each transition gets its own intermediate states, and paths leaving one state by different first
+    bytes never meet again before a code point ends."""
+    for trans in a.transitions:
+        if len(trans) < 2:
+            continue
+        merged: list[tuple[int, int, int]] = []
+        for lo, hi, dest in sorted(trans):
+            if merged and merged[-1][2] == dest and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi), dest)
+            else:
+                merged.append((lo, hi, dest))
+        for (_, hi, _), (lo, _, _) in zip(merged, merged[1:], strict=False):
+            if hi >= 128 and _first_byte_length(hi)[0] == _first_byte_length(lo)[0]:
+                return False
+    return True
+
+
+def _is_total(a: _Automaton) -> bool:
+    """Operations.isTotal: the initial state accepts and loops on every code point (one merged transition)."""
+    trans = a.transitions[0]
+    return a.accept[0] and all(d == 0 for _, _, d in trans) and any(
+        lo == 0 and hi == MAX_CODE_POINT for lo, hi, _ in trans)
+
+
+# --- RegExp parsing (RegExp.java, syntax flags ALL) -----------------------------------------------------
+@dataclass(frozen=True)
+class _Node:
+    kind: str
+    children: tuple[_Node, ...] = ()
+    text: str = ""  # STRING
+    lo: int = 0  # CHAR (lo), CHAR_RANGE (lo..hi), REPEAT_MIN (lo), REPEAT_MINMAX (lo..hi), PRE_CLASS (lo = letter)
+    hi: int = 0
+
+
+_INVALID_CLASS_LETTERS = set("abcefghijklmnopqrtuvxyzABCEFGHIJKLMNOPQRTUVXYZ")
+_PREDEFINED = {"d": "[0-9]", "D": "[^0-9]", "s": "[ \t\n\r]", "S": "[^\\s]", "w": "[a-zA-Z_0-9]", "W": "[^\\w]"}
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.s = text
+        self.pos = 0
+
+    def parse(self) -> _Node:
+        if not self.s:
+            return _Node("STRING", text="")
+        node = self.union()
+        if self.pos < len(self.s):
+            raise RegexpSyntaxError(f"end-of-string expected at position {self.pos} in {self.s!r}")
+        return node
+
+    def more(self) -> bool:
+        return self.pos < len(self.s)
+
+    def peek(self, chars: str) -> bool:
+        return self.more() and self.s[self.pos] in chars
+
+    def match(self, char: str) -> bool:
+        if self.more() and self.s[self.pos] == char:
+            self.pos += 1
+            return True
+        return False
+
+    def next(self) -> str:
+        if not self.more():
+            raise RegexpSyntaxError(f"unexpected end-of-string in {self.s!r}")
+        self.pos += 1
+        return self.s[self.pos - 1]
+
+    def union(self) -> _Node:
+        node = self.inter()
+        while self.match("|"):
+            node = _Node("UNION", (node, self.inter()))
+        return node
+
+    def inter(self) -> _Node:
+        node = self.concat()
+        while self.match("&"):
+            node = _Node("INTERSECTION", (node, self.concat()))
+        return node
+
+    def concat(self) -> _Node:
+        node = self.repeat()
+        while self.more() and not self.peek(")|&"):
+            node = _concatenation(node, self.repeat())
+        return node
+
+    def repeat(self) -> _Node:
+        node = self.complement()
+        while self.peek("?*+{"):
+            if self.match("?"):
+                node = _Node("OPTIONAL", (node,))
+            elif self.match("*"):
+                node = _Node("REPEAT", (node,))
+            elif self.match("+"):
+                node = _Node("REPEAT_MIN", (node,), lo=1)
+            elif self.match("{"):
+                start = self.pos
+                while self.peek("0123456789"):
+                    self.pos += 1
+                if start == self.pos:
+                    raise RegexpSyntaxError(f"integer expected at position {self.pos} in {self.s!r}")
+                lo = int(self.s[start:self.pos])
+                hi: int | None = lo
+                if self.match(","):
+                    start = self.pos
+                    while self.peek("0123456789"):
+                        self.pos += 1
+                    hi = int(self.s[start:self.pos]) if start != self.pos else None
+                if not self.match("}"):
+                    raise RegexpSyntaxError(f"expected '}}' at position {self.pos} in {self.s!r}")
+                if hi is None:
+                    node = _Node("REPEAT_MIN", (node,), lo=lo)
+                elif lo > hi:
+                    raise RegexpSyntaxError(f"invalid repetition range {lo}..{hi} in {self.s!r}")
+                else:
+                    node = _Node("REPEAT_MINMAX", (node,), lo=lo, hi=hi)
+        return node
+
+    def complement(self) -> _Node:
+        if self.match("~"):
+            return _Node("COMPLEMENT", (self.complement(),))
+        return self.char_class_exp()
+
+    def char_class_exp(self) -> _Node:
+        if not self.match("["):
+            return self.simple()
+        negate = self.match("^")
+        node = self.char_class()
+        while self.more() and not self.peek("]"):
+            node = _Node("UNION", (node, self.char_class()))
+        if negate:
+            node = _Node("INTERSECTION", (_Node("ANYCHAR"), _Node("COMPLEMENT", (node,))))
+        if not self.match("]"):
+            raise RegexpSyntaxError(f"expected ']' at position {self.pos} in {self.s!r}")
+        return node
+
+    def char_class(self) -> _Node:
+        predefined = self.predefined()
+        if predefined is not None:
+            return predefined
+        lo = self.char()
+        if self.match("-"):
+            hi = self.char()
+            if ord(lo) > ord(hi):
+                raise RegexpSyntaxError(f"invalid range {lo!r}-{hi!r} in {self.s!r}")
+            return _Node("CHAR_RANGE", lo=ord(lo), hi=ord(hi))
+        return _Node("CHAR", lo=ord(lo))
+
+    def predefined(self) -> _Node | None:
+        if self.match("\\"):
+            if self.peek("dDwWsS"):
+                return _Node("PRE_CLASS", lo=ord(self.next()))
+            if self.peek("\\"):
+                return _Node("CHAR", lo=ord(self.next()))
+            if self.more() and self.s[self.pos] in _INVALID_CLASS_LETTERS:
+                raise RegexpSyntaxError(f"invalid character class \\{self.s[self.pos]} in {self.s!r}")
+        return None
+
+    def simple(self) -> _Node:
+        if self.match("."):
+            return _Node("ANYCHAR")
+        if self.match("#"):
+            return _Node("EMPTY")
+        if self.match("@"):
+            return _Node("ANYSTRING")
+        if self.match('"'):
+            start = self.pos
+            while self.more() and not self.peek('"'):
+                self.pos += 1
+            if not self.match('"'):
+                raise RegexpSyntaxError(f"expected '\"' at position {self.pos} in {self.s!r}")
+            return _Node("STRING", text=self.s[start:self.pos - 1])
+        if self.match("("):
+            if self.match(")"):
+                return _Node("STRING", text="")
+            node = self.union()
+            if not self.match(")"):
+                raise RegexpSyntaxError(f"expected ')' at position {self.pos} in {self.s!r}")
+            return node
+        if self.match("<"):
+            raise RegexpSyntaxError(f"named automata and numeric intervals (<…>) are not replayed: {self.s!r}")
+        predefined = self.predefined()
+        if predefined is not None:
+            return predefined
+        return _Node("CHAR", lo=ord(self.char()))
+
+    def char(self) -> str:
+        self.match("\\")
+        return self.next()
+
+
+def _is_text(node: _Node) -> bool:
+    return node.kind in ("CHAR", "STRING")
+
+
+def _text(node: _Node) -> str:
+    return node.text if node.kind == "STRING" else chr(node.lo)
+
+
+def _concatenation(left: _Node, right: _Node) -> _Node:
+    """RegExp.makeConcatenation: adjacent characters and strings become one string."""
+    if _is_text(left) and _is_text(right):
+        return _Node("STRING", text=_text(left) + _text(right))
+    if left.kind == "CONCATENATION" and _is_text(left.children[1]) and _is_text(right):
+        return _Node("CONCATENATION", (left.children[0], _Node("STRING", text=_text(left.children[1]) + _text(right))))
+    if _is_text(left) and right.kind == "CONCATENATION" and _is_text(right.children[0]):
+        return _Node("CONCATENATION", (_Node("STRING", text=_text(left) + _text(right.children[0])),
+                                       right.children[1]))
+    return _Node("CONCATENATION", (left, right))
+
+
+def _leaves(node: _Node, kind: str) -> list[_Node]:
+    """RegExp.findLeaves: the operands of nested nodes of one kind, left to right."""
+    leaves: list[_Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.kind == kind:
+            stack.extend(reversed(current.children))
+        else:
+            leaves.append(current)
+    return leaves
+
+
+def _build(meter: _Meter, node: _Node, final: bool = False) -> _Automaton:
+    """RegExp.toAutomatonInternal (final: the root node, see _Meter.minimize). Inner nodes come from a
+    cache: the same classes (`[Ee]`, `\\s`, `.*`) recur in nearly every regexp, and Lucene spends on them
+    the same effort each time (the meter keeps maxima, so counting them once changes nothing)."""
+    if final:
+        return _build_node(meter, node, True)
+    automaton, effort, repeat_states = _cached_build(node)
+    meter.effort = max(meter.effort, effort)
+    meter.repeat_states = max(meter.repeat_states, repeat_states)
+    if automaton is None:
+        raise _EffortExceeded
+    return automaton
+
+
+@lru_cache(maxsize=8192)
+def _cached_build(node: _Node) -> tuple[_Automaton | None, int, int]:
+    """(automaton or None when a determinization reached the cap, effort, repeat states) of an inner node.
+    The automata are shared: no operation changes its arguments."""
+    meter = _Meter()
+    try:
+        automaton: _Automaton | None = _build_node(meter, node, False)
+    except _EffortExceeded:
+        automaton = None
+    return automaton, meter.effort, meter.repeat_states
+
+
+def _build_node(meter: _Meter, node: _Node, final: bool) -> _Automaton:
+    kind = node.kind
+    if kind == "PRE_CLASS":
+        return _build(meter, _Parser(_PREDEFINED[chr(node.lo)]).parse(), final)
+    if kind in ("UNION", "CONCATENATION"):
+        parts = [_build(meter, leaf) for leaf in _leaves(node, kind)]
+        return meter.minimize(_union(parts) if kind == "UNION" else _concatenate(parts), final)
+    if kind == "INTERSECTION":
+        return meter.minimize(_intersection(_build(meter, node.children[0]), _build(meter, node.children[1])),
+                              final)
+    if kind == "OPTIONAL":
+        return meter.minimize(_optional(_build(meter, node.children[0])), final)
+    if kind == "REPEAT":
+        return meter.minimize(_star(_build(meter, node.children[0])), final)
+    if kind == "REPEAT_MIN":
+        inner = _build(meter, node.children[0])
+        meter.check_repeat(inner, node.lo)
+        return meter.minimize(_repeat_min(inner, node.lo), final)
+    if kind == "REPEAT_MINMAX":
+        inner = _build(meter, node.children[0])
+        meter.check_repeat(inner, node.hi)
+        return _repeat_min_max(inner, node.lo, node.hi)
+    if kind == "COMPLEMENT":
+        return meter.minimize(_complement(meter, _build(meter, node.children[0])), final)
+    if kind == "CHAR":
+        return _char_range(node.lo, node.lo)
+    if kind == "CHAR_RANGE":
+        return _char_range(node.lo, node.hi)
+    if kind == "ANYCHAR":
+        return _char_range(0, MAX_CODE_POINT)
+    if kind == "EMPTY":
+        return _Automaton()
+    if kind == "STRING":
+        return _string(node.text)
+    if kind == "ANYSTRING":
+        return _any_string()
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _complement(meter: _Meter, a: _Automaton) -> _Automaton:
+    """Operations.complement: determinize, totalize, flip accept states, remove dead states."""
+    dfa = meter.determinize(a)
+    if dfa.num_states == 0:
+        dfa = _Automaton([[]], [False])
+    total = _Automaton([list(t) for t in dfa.transitions] + [[]], list(dfa.accept) + [False])
+    sink = total.num_states - 1
+    total.transitions[sink].append((0, MAX_CODE_POINT, sink))
+    for s in range(sink):
+        covered = sorted((lo, hi) for lo, hi, _ in total.transitions[s])
+        nxt = 0
+        for lo, hi in covered:
+            if lo > nxt:
+                total.transitions[s].append((nxt, lo - 1, sink))
+            nxt = max(nxt, hi + 1)
+        if nxt <= MAX_CODE_POINT:
+            total.transitions[s].append((nxt, MAX_CODE_POINT, sink))
+    total.accept = [not acc for acc in total.accept]
+    return _remove_dead_states(total)
+
+
+def _intersection(a: _Automaton, b: _Automaton) -> _Automaton:
+    """Operations.intersection: product automaton of two automata."""
+    if a.num_states == 0 or b.num_states == 0:
+        return _Automaton()
+    result = _Automaton([[]], [False])
+    numbers = {(0, 0): 0}
+    todo = [(0, 0)]
+    while todo:
+        pair = todo.pop()
+        source = numbers[pair]
+        result.accept[source] = a.accept[pair[0]] and b.accept[pair[1]]
+        for lo1, hi1, d1 in a.transitions[pair[0]]:
+            for lo2, hi2, d2 in b.transitions[pair[1]]:
+                lo, hi = max(lo1, lo2), min(hi1, hi2)
+                if lo <= hi:
+                    target = numbers.get((d1, d2))
+                    if target is None:
+                        target = numbers[(d1, d2)] = result.create_state()
+                        todo.append((d1, d2))
+                    result.transitions[source].append((lo, hi, target))
+    return _remove_dead_states(result)
+
+
+# --- public API -------------------------------------------------------------------------------------------
+@lru_cache(maxsize=16384)  # bulk conversion emits the same regexps in many rules
+def regexp_complexity(regexp: str) -> Complexity:
+    """Work to compile `regexp` (Lucene RegExp syntax, all syntax flags) into a regexp query."""
+    meter = _Meter()
+    try:
+        _compile(meter, _build(meter, _Parser(regexp).parse(), final=True))
+    except _EffortExceeded:
+        pass
+    return Complexity(meter.effort, meter.repeat_states)
+
+
+def star_pattern_bound(pattern: Pattern) -> int | None:
+    """An upper bound of the determinization effort of a Sigma pattern made of ASCII text and `*` only, as a
+    wildcard query or as the regexp `regexp_from_pattern` writes (`.*` and one class per character, the case
+    forms of one character); None for other patterns.
+
+    Why: map each character to its class (ASCII case forms of one character are equal or disjoint classes),
+    and the pattern is literal segments s_1 … s_g between `*`. After an input w, the NFA states active are
+    the completed `*` positions and, for the segments up to the first one not yet matched (j), the prefixes
+    of s_1 … s_j that are suffixes of w: all of them are suffixes of the longest one. So a DFA state is fixed
+    by j and that longest prefix: at most (g + 1) × (n + 1) states (n characters), each a set of at most
+    n + w + 2 NFA states (w: the `*`, adjacent ones counted each). Non-ASCII characters are left to the replay (their UTF-8 form has a step of its
+    own), as are `?` wildcards (they make the automaton exponential: `*a??????????????*`)."""
+    if any(part is Wildcard.SINGLE for part in pattern.parts) or not pattern.text.isascii():
+        return None
+    n = len(pattern.text)
+    g = sum(1 for part in pattern.parts if isinstance(part, str))
+    w = len(pattern.parts) - g
+    return (g + 1) * (n + 1) * (n + w + 2)
+
+
+@lru_cache(maxsize=16384)
+def wildcard_complexity(pattern: Pattern, case_insensitive: bool) -> Complexity:
+    """Work to compile a wildcard query of a Sigma pattern: Lucene's WildcardQuery, or (case_insensitive)
+    OpenSearch's case-insensitive wildcard automaton (ASCII letters as two-character unions)."""
+    parts: list[_Automaton] = []
+    for char in pattern.chars():
+        if char is Wildcard.MULTI:
+            parts.append(_any_string())
+        elif char is Wildcard.SINGLE:
+            parts.append(_char_range(0, MAX_CODE_POINT))
+        elif case_insensitive and ord(char) <= 128 and char.swapcase() != char:
+            parts.append(_two_chars(ord(char), ord(char.swapcase())))
+        else:
+            parts.append(_char_range(ord(char), ord(char)))
+    meter = _Meter()
+    try:
+        _compile(meter, _concatenate(parts))
+    except _EffortExceeded:
+        pass
+    return Complexity(meter.effort, meter.repeat_states)
+
+
+def _two_chars(a: int, b: int) -> _Automaton:
+    """The minimized union of two characters (AutomatonQueries.toCaseInsensitiveChar)."""
+    lo, hi = sorted((a, b))
+    return _Automaton([[(lo, lo, 1), (hi, hi, 1)], []], [False, True])

@@ -1,0 +1,182 @@
+"""The Lucene determinization replay (backends/automaton.py) and the conversion errors built on it.
+
+Expected efforts are Lucene 9.12's, as OpenSearch 2.19 reports them: the live test
+tests/live/test_regexp_complexity_live.py checks the same borders (and the corpus) on the cluster.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.processing.pipeline import ProcessingPipeline
+
+from sigma_es_backend.backends import automaton, escaping, regex
+from sigma_es_backend.backends.automaton import Complexity
+from sigma_es_backend.backends.pattern import Pattern, Wildcard
+from tests.conftest import convert
+
+RAW = ProcessingPipeline()
+
+
+def rule(detection: str) -> str:
+    return f"""
+title: Complex
+status: test
+logsource:
+    category: test_category
+    product: test_product
+detection:
+    sel:
+        {detection}
+    condition: sel
+"""
+
+
+def star(text: str) -> Pattern:
+    """A Sigma pattern from a wildcard string (`*` and `?` are wildcards)."""
+    parts: list[str | Wildcard] = []
+    for char in text:
+        part = Wildcard.MULTI if char == "*" else Wildcard.SINGLE if char == "?" else char
+        if isinstance(part, str) and parts and isinstance(parts[-1], str):
+            parts[-1] += part
+        else:
+            parts.append(part)
+    return Pattern(tuple(parts))
+
+
+@pytest.mark.parametrize(("regexp", "effort", "repeat_states", "work_limit"), [
+    (".*abc.*", 18, 0, 2),
+    (".*a.{10}", 13312, 10, 1332),
+    (".*a.{12}", 61440, 12, 6145),            # under the default limit (effort < 100000)
+    ("[^\"]{0,64}", 0, 64, 64),               # a repetition is not determinized, only its bound counts
+    (".*(ab|ac|ad)*x.{4}", 204, 4, 21),
+    (".*[Ää]b.*", 51, 0, 6),                  # Ä and ä share their first UTF-8 byte: the byte automaton counts
+    (".*[Ää].{10}", 38912, 10, 3892),
+])
+def test_effort_of_small_regexps(regexp: str, effort: int, repeat_states: int, work_limit: int) -> None:
+    complexity = automaton.regexp_complexity(regexp)
+    assert complexity == Complexity(effort, repeat_states)
+    assert complexity.work_limit == work_limit
+    assert complexity.fits()
+
+
+def test_just_over_the_default_limit() -> None:
+    complexity = automaton.regexp_complexity(".*a.{13}")  # Lucene: effort 131072
+    assert not complexity.fits()
+    assert complexity.effort >= automaton.EFFORT_CAP
+
+
+def test_wsass_regexp_is_refused() -> None:
+    # proc_creation_win_hktl_wsass.yml: OpenSearch 2.19 rejects it (query_string silently, without lenient: false)
+    translated = regex.translate(r"(?i)\.exe[\"\']?\s+[^\"]{0,64}werfaultsecure\.exe[\"\']?\s+\d{2,10}",
+                                 escape_delimiter=False)
+    assert not automaton.regexp_complexity(translated).fits()
+
+
+@pytest.mark.parametrize(("wildcard", "case_insensitive", "fits"), [
+    ("*a" + "?" * 11 + "*", False, True),   # 61440
+    ("*a" + "?" * 11 + "*", True, True),
+    ("*a" + "?" * 13 + "*", False, False),  # 278528
+    ("*a" + "?" * 13 + "*", True, False),
+    ("*ab" + "?" * 13 + "*", True, True),   # the second letter cuts the sets down: 18521
+])
+def test_wildcard_border(wildcard: str, case_insensitive: bool, fits: bool) -> None:
+    assert automaton.wildcard_complexity(star(wildcard), case_insensitive).fits() is fits
+
+
+def test_utf8_shortcut_equals_the_whole_conversion() -> None:
+    for regexp in (".*[Ää]b.*", ".*[Ää].{3}", ".*[ÄäÖö]x.*[Üü]", ".*[Ǆǅǆ]+.*"):
+        meter = automaton._Meter()
+        dfa = meter.determinize(automaton._build(meter, automaton._Parser(regexp).parse()))
+        whole = automaton._Meter()
+        whole.determinize(automaton._to_utf8(dfa))
+        assert automaton._utf8_effort(dfa, automaton.EFFORT_CAP) == whole.effort
+
+
+def test_star_pattern_bound_is_an_upper_bound() -> None:
+    """The quick bound for `*`-and-text patterns never undercuts the replay (repetitive texts are the worst)."""
+    rng = random.Random(7)
+    for _ in range(400):
+        alphabet = rng.choice(["ab", "aB", "a", "aA-", "xyz\\"])
+        text = "".join(rng.choice(alphabet + "**") for _ in range(rng.randint(1, 30)))
+        pattern = star(text)  # adjacent `*` stay two wildcards, as pySigma keeps them
+        if not pattern.text:
+            continue
+        bound = automaton.star_pattern_bound(pattern)
+        for case_insensitive in (False, True):
+            assert automaton.wildcard_complexity.__wrapped__(pattern, case_insensitive).effort <= bound
+            regexp = escaping.regexp_from_pattern(pattern, case_insensitive)
+            assert automaton.regexp_complexity.__wrapped__(regexp).effort <= bound
+
+
+def test_star_pattern_bound_leaves_other_patterns_to_the_replay() -> None:
+    assert automaton.star_pattern_bound(star("*a?b*")) is None
+    assert automaton.star_pattern_bound(star("*ä*")) is None
+
+
+def test_lucene_syntax_errors_are_named() -> None:
+    with pytest.raises(automaton.RegexpSyntaxError):
+        automaton.regexp_complexity("(a|)")  # Lucene reads ')' as a character and misses the group's end
+
+
+# --- conversions ---------------------------------------------------------------------------------------
+WSASS = r"CommandLine|re: '(?i)\.exe[\"\'']?\s+[^\"]{0,64}werfaultsecure\.exe[\"\'']?\s+\d{2,10}'"
+
+
+@pytest.mark.parametrize("target", ["es_lucene", "es_dsl"])
+def test_too_complex_regexp_fails_the_rule_naming_field_and_regexp(target: str) -> None:
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError,
+                       match=r"regular expression /\.\*\\\.\[Ee\].* on field 'CommandLine' is too complex"):
+        convert(rule(WSASS), target, pipeline=RAW)
+
+
+@pytest.mark.parametrize("target", ["es_lucene", "es_dsl"])
+def test_too_complex_wildcard_fails_the_rule(target: str) -> None:
+    # no letter: es_lucene writes a wildcard term (with a letter it writes a case-insensitive regexp)
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError,
+                       match=r"wildcard value '\*1\?{13}\*' on field 'fieldA' is too complex"):
+        convert(rule("fieldA|contains: '1" + "?" * 13 + "'"), target, pipeline=RAW)
+
+
+@pytest.mark.parametrize("target", ["es_lucene", "es_dsl"])
+def test_complex_but_compilable_values_convert(target: str) -> None:
+    assert convert(rule("fieldA|contains: '1" + "?" * 11 + "'"), target, pipeline=RAW)
+    assert convert(rule("fieldA|re: 'a.{11}'"), target, pipeline=RAW)  # .*a[^\n]{11}.*: effort 61440
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match="too complex"):
+        convert(rule("fieldA|re: 'a.{12}'"), target, pipeline=RAW)  # effort 131072
+
+
+def test_one_too_complex_rule_does_not_stop_the_batch(tmp_path, seed_rule_yaml: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from sigma_es_backend.cli import cli
+    (tmp_path / "good.yml").write_text(seed_rule_yaml)
+    # the seed rule with one more selection: the wsass regexp on CommandLine
+    bad = seed_rule_yaml.replace("    condition: selection", f"    wsass:\n        {WSASS}\n    condition: wsass and selection")
+    assert bad != seed_rule_yaml
+    (tmp_path / "bad.yml").write_text(bad)
+    result = CliRunner().invoke(cli, ["convert", "--no-cache", "-t", "es_lucene", "--json", str(tmp_path)])
+    assert result.exit_code == 1
+    by_file = {line["path"].rsplit("/", 1)[1]: line for line in map(json.loads, result.stdout.splitlines())}
+    assert by_file["good.yml"]["errors"] == [] and len(by_file["good.yml"]["queries"]) == 1
+    assert "on field 'process.command_line' is too complex for Lucene" in by_file["bad.yml"]["errors"][0]
+
+
+@pytest.mark.parametrize(("sigma_regexp", "lucene"), [
+    (r"(\s|)x", r".*(\s|())x.*"),   # Lucene cannot parse an empty alternative
+    (r"(|a)b", r".*(()|a)b.*"),     # … or reads it as a literal '|'
+    (r"a|", r".*(a|()).*"),
+])
+def test_empty_alternatives_are_empty_groups(sigma_regexp: str, lucene: str) -> None:
+    assert regex.translate(sigma_regexp) == lucene
+    assert automaton.regexp_complexity(lucene).fits()
+
+
+def test_dsl_query_format_is_not_lenient() -> None:
+    import json
+    (body,) = convert(rule("fieldA: 'x'"), "es_lucene", "dsl_query", pipeline=RAW)
+    assert json.loads(body)["query"]["query_string"]["lenient"] is False
