@@ -16,7 +16,7 @@ from sigma.types import (
     TimestampPart,
 )
 
-from sigma_es_backend.backends import automaton
+from sigma_es_backend.backends import automaton, compaction
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 
 # Pipeline state keys written by the ECS pipeline (sigma_es_backend.pipelines) and read here.
@@ -137,6 +137,28 @@ def check_wildcard(pattern: Pattern, case_insensitive: bool, field: str, cond: A
             f"wildcard value {shown!r} on field '{field}' is too complex for Lucene: determinizing it "
             f"{_needs(complexity)}, more than wildcard queries allow (max_determinized_states "
             f"{automaton.DEFAULT_WORK_LIMIT}, fixed)", cond, backend)
+
+
+def check_clause_count(count: int, backend: Any, cond: Any) -> None:
+    """Fail a query with more leaf queries than the cluster allows (`-O max_clause_count=N` declares a
+    cluster whose dynamic setting indices.query.bool.max_clause_count was raised)."""
+    limit = int(backend.backend_options.get("max_clause_count", compaction.MAX_CLAUSE_COUNT))
+    if count > limit:
+        raise unsupported(
+            f"the query has {count} leaf queries (after compacting value lists into regexps), more than "
+            f"OpenSearch's indices.query.bool.max_clause_count {limit} allows; raise that dynamic cluster setting "
+            "and declare it with -O max_clause_count=N, or split the rule", cond, backend.identifier)
+
+
+def check_query_string_length(length: int, backend: Any, cond: Any) -> None:
+    """Fail a query string OpenSearch would refuse as too long (`-O max_query_string_length=N` declares a
+    cluster whose dynamic setting search.query.max_query_string_length was raised)."""
+    limit = int(backend.backend_options.get("max_query_string_length", compaction.MAX_QUERY_STRING_LENGTH))
+    if length > limit:
+        raise unsupported(
+            f"the query string has {length} characters (after compacting value lists into regexps), more than "
+            f"OpenSearch's search.query.max_query_string_length {limit} allows; raise that dynamic cluster setting "
+            "and declare it with -O max_query_string_length=N, or use es_dsl", cond, backend.identifier)
 
 
 def _plainly_fits(pattern: Pattern, work_limit: int) -> bool:

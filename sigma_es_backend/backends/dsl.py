@@ -29,13 +29,15 @@ from sigma.types import (
     SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
+    SigmaString,
 )
 
-from sigma_es_backend.backends import escaping, regex
+from sigma_es_backend.backends import compaction, escaping, regex
 from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
     backslash_before_wildcard,
     boolean_value,
+    check_clause_count,
     check_regexp,
     check_wildcard,
     field_capabilities,
@@ -128,11 +130,59 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
         **detection_formats.MONITOR_FORMATS,
     }
     requires_pipeline: ClassVar[bool] = True
+    _depth: int = 0  # nesting of convert_condition calls (0: a rule's whole condition)
+    _compact: bool = False  # value lists become regexp alternations (compaction.py)
 
     # --- boolean structure -----------------------------------------------------------------------
+    def convert_condition(self, cond: Any, state: ConversionState) -> Any:
+        """A rule's condition; converted again with value lists compacted when it has more leaf queries than
+        max_clause_count allows, and refused (engine=opensearch) when even that is too many."""
+        if self._depth:
+            return super().convert_condition(cond, state)
+        self._depth += 1
+        try:
+            query = super().convert_condition(cond, state)
+            if isinstance(query, dict) and compaction.clause_count(query) > compaction.MAX_CLAUSE_COUNT:
+                self._compact = True
+                query = super().convert_condition(cond, state)
+        finally:
+            self._depth -= 1
+            self._compact = False
+        if isinstance(query, dict) and self.engine == "opensearch":
+            check_clause_count(compaction.clause_count(query), self, cond)
+        return query
+
     def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Query:
-        clauses = [self.convert_condition(arg, state) for arg in cond.args]
+        if self._compact:
+            clauses = self._compacted(cond.args, state)
+        else:
+            clauses = [self.convert_condition(arg, state) for arg in cond.args]
         return clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses, "minimum_should_match": 1}}
+
+    def _compacted(self, args: list[Any], state: ConversionState) -> list[Query]:
+        """The OR's string values per field as regexp alternations (each value as match_pattern's regexp
+        would be: case forms as classes unless cased), everything else as usual."""
+        groups: dict[str, list[tuple[Any, compaction.Alternative | None]]] = {}
+        clauses: list[Query] = []
+        for arg in args:
+            if isinstance(arg, ConditionFieldEqualsValueExpression) and isinstance(arg.value, SigmaString):
+                caps = field_capabilities(state, arg.field, self.engine)
+                if caps.type in ("keyword", "wildcard", "constant_keyword"):
+                    pattern = string_pattern(arg)
+                    case_insensitive = not pattern.cased and pattern.has_case()
+
+                    def render(inner: Pattern, ci: bool = case_insensitive, wild: bool = caps.type == "wildcard") -> str:
+                        return escaping.regexp_from_pattern(inner, case_insensitive=ci, delimiter_escape=False,
+                                                            backslash_class=wild)
+
+                    groups.setdefault(arg.field, []).append((arg, compaction.alternative(pattern, render)))
+                    continue
+            clauses.append(self.convert_condition(arg, state))
+        for field, items in groups.items():
+            regexps, alone = compaction.chunk_regexps([alt for _, alt in items])
+            clauses.extend({"regexp": {field: {"value": regexp, "flags": "ALL"}}} for regexp in regexps)
+            clauses.extend(self.convert_condition(items[i][0], state) for i in alone)
+        return clauses
 
     def convert_condition_and(self, cond: ConditionAND, state: ConversionState) -> Query:
         clauses = [self.convert_condition(arg, state) for arg in cond.args]

@@ -29,12 +29,15 @@ from sigma.types import (
     SigmaNumber,
     SigmaRegularExpression,
     SigmaRegularExpressionFlag,
+    SigmaString,
 )
 
-from sigma_es_backend.backends import escaping, regex
+from sigma_es_backend.backends import compaction, escaping, regex
 from sigma_es_backend.backends.common import (
     RuleLabelMixin,
     boolean_value,
+    check_clause_count,
+    check_query_string_length,
     check_regexp,
     check_wildcard,
     field_capabilities,
@@ -89,11 +92,81 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         CompareOperators.GTE: ">=",
     }
     bool_values: ClassVar[dict[bool, str]] = {True: "true", False: "false"}
+    _depth: int = 0  # nesting of convert_condition calls (0: a rule's whole condition)
+    _compact: bool = False  # value lists become regexp alternations (compaction.py)
 
     def escape_and_quote_field(self, field_name: str) -> str:
         return escaping.lucene_field(field_name)
 
     # --- boolean structure -----------------------------------------------------------------------
+    def convert_condition(self, cond: Any, state: ConversionState) -> Any:
+        """A rule's condition; converted again with value lists compacted when it has more leaf queries than
+        max_clause_count allows or (engine=opensearch) is longer than OpenSearch's query string limit; with
+        engine=opensearch refused when even that is over a limit."""
+        if self._depth:
+            return super().convert_condition(cond, state)
+        self._depth += 1
+        try:
+            query = super().convert_condition(cond, state)
+            if isinstance(query, str) and self._over_limits(query):
+                self._compact = True
+                query = super().convert_condition(cond, state)
+        finally:
+            self._depth -= 1
+            self._compact = False
+        if isinstance(query, str) and self.engine == "opensearch":
+            check_clause_count(compaction.lucene_clause_count(query), self, cond)
+            check_query_string_length(len(query), self, cond)
+        return query
+
+    def _over_limits(self, query: str) -> bool:
+        return compaction.lucene_clause_count(query) > compaction.MAX_CLAUSE_COUNT or (
+            self.engine == "opensearch" and len(query) > compaction.MAX_QUERY_STRING_LENGTH)
+
+    def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
+        if not self._compact:
+            return super().convert_condition_or(cond, state)
+        groups: dict[str, list[tuple[Any, compaction.Alternative | None]]] = {}
+        rest = []
+        for arg in cond.args:
+            member = self._alternative(arg, state)
+            if member is None:
+                rest.append(arg)
+            else:
+                groups.setdefault(member[0], []).append((arg, member[1]))
+        parts = [self._or_operand(cond, arg, state) for arg in rest]
+        for field, items in groups.items():
+            regexps, alone = compaction.chunk_regexps([alt for _, alt in items])
+            parts.extend(f"{self.escape_and_quote_field(field)}:{escaping.lucene_regexp_term(r)}" for r in regexps)
+            parts.extend(self._or_operand(cond, items[i][0], state) for i in alone)
+        return " OR ".join(part for part in parts if part is not None)
+
+    def _or_operand(self, cond: ConditionOR, arg: Any, state: ConversionState) -> Any:
+        return (self.convert_condition(arg, state) if self.compare_precedence(cond, arg)
+                else self.convert_condition_group(arg, state))
+
+    def _alternative(self, arg: Any, state: ConversionState) -> tuple[str, compaction.Alternative | None] | None:
+        """(queried field, the value as an alternation member) as match_pattern would query a string value:
+        the value itself when case does not matter, lowercased on a caseless subfield, else with every case
+        form as a class; None for values match_pattern answers otherwise."""
+        if not (isinstance(arg, ConditionFieldEqualsValueExpression) and isinstance(arg.value, SigmaString)):
+            return None
+        caps = field_capabilities(state, arg.field)
+        pattern = string_pattern(arg)
+        if caps.is_text or caps.is_boolean or caps.is_ip or pattern.is_match_all():
+            return None
+        field, case_insensitive = arg.field, False
+        if not pattern.cased and pattern.has_case():
+            if caps.caseless:
+                field, pattern = caps.caseless, pattern.lower()
+            else:
+                case_insensitive = True
+
+        def render(inner: Pattern) -> str:
+            return escaping.regexp_from_pattern(inner, case_insensitive=case_insensitive)
+
+        return field, compaction.alternative(pattern, render)
+
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
         inner = self.convert_condition(cond.args[0], state)
         return f"(*:* AND NOT {self._grouped(inner)})"

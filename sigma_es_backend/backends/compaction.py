@@ -1,0 +1,134 @@
+"""Long value lists as a few regexp clauses, exactly, when a rule would otherwise exceed the engine's limits.
+
+OpenSearch (and Elasticsearch 7) refuse a query with more than `indices.query.bool.max_clause_count` (1024)
+leaf queries, and OpenSearch refuses a query_string longer than `search.query.max_query_string_length`
+(32000 characters). A rule matching one field against a thousand values (IOC lists) exceeds both. The values
+of one field then become alternations `.*(v1|v2|…).*`, each value written as the exact regexp the backend
+would write for it alone, in chunks that stay within `index.max_regex_length` (1000 characters) and within
+Lucene's determinization limit (backends/automaton.py). Small rules keep one clause per value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sigma_es_backend.backends import automaton
+from sigma_es_backend.backends.pattern import Pattern, Wildcard
+
+# Defaults of OpenSearch 2.19 (SearchService, IndexSettings); the first two are dynamic cluster settings.
+MAX_CLAUSE_COUNT = 1024  # indices.query.bool.max_clause_count: leaf queries in a whole query
+MAX_QUERY_STRING_LENGTH = 32000  # search.query.max_query_string_length
+MAX_REGEX_LENGTH = 1000  # index.max_regex_length (index setting): characters of one regexp
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One value as an alternation member: its regexp without the leading/trailing `*` it shares."""
+
+    regexp: str
+    lead: bool  # the value starts with `*`
+    trail: bool  # the value ends with `*`
+
+
+def alternative(pattern: Pattern, regexp_of: Callable[[Pattern], str]) -> Alternative | None:
+    """`pattern` as an Alternative (regexp_of renders the inner pattern); None for values that match
+    everything or nothing more than `*`."""
+    parts = pattern.parts
+    lead = bool(parts) and parts[0] is Wildcard.MULTI
+    trail = len(parts) > 1 and parts[-1] is Wildcard.MULTI
+    inner = parts[1 if lead else 0: len(parts) - 1 if trail else len(parts)]
+    if not inner or all(p is Wildcard.MULTI for p in inner):
+        return None
+    return Alternative(regexp_of(Pattern(tuple(inner), pattern.cased)), lead, trail)
+
+
+def chunk_regexps(alternatives: Sequence[Alternative | None],
+                  max_length: int = MAX_REGEX_LENGTH) -> tuple[list[str], list[int]]:
+    """(regexps covering alternatives in chunks, indices of the alternatives left for one clause each).
+
+    A value stays alone when its shape (leading / trailing `*`) has no partner, when it is too long for a
+    chunk, or when even alone in a chunk Lucene could not determinize it.
+    """
+    shapes: dict[tuple[bool, bool], list[int]] = {}
+    leftovers: list[int] = []
+    for index, alt in enumerate(alternatives):
+        if alt is None:
+            leftovers.append(index)
+        else:
+            shapes.setdefault((alt.lead, alt.trail), []).append(index)
+    regexps: list[str] = []
+    for (lead, trail), indices in shapes.items():
+        if len(indices) < 2:
+            leftovers.extend(indices)
+            continue
+        around = (2 if lead else 0) + (2 if trail else 0) + 2  # `.*`, `.*`, `(` `)`
+        chunk: list[int] = []
+        length = around
+        for index in indices:
+            size = len(alternatives[index].regexp)  # type: ignore[union-attr]
+            if around + size > max_length:
+                leftovers.append(index)
+                continue
+            separator = 1 if chunk else 0  # `|`
+            if length + separator + size > max_length:
+                _close(chunk, alternatives, lead, trail, regexps, leftovers)
+                chunk, length, separator = [], around, 0
+            chunk.append(index)
+            length += separator + size
+        _close(chunk, alternatives, lead, trail, regexps, leftovers)
+    return regexps, sorted(leftovers)
+
+
+def _close(chunk: list[int], alternatives: Sequence[Alternative | None], lead: bool, trail: bool,
+           regexps: list[str], leftovers: list[int]) -> None:
+    """Write one chunk's regexp, halving the chunk while Lucene could not determinize it."""
+    if not chunk:
+        return
+    if len(chunk) == 1:
+        leftovers.append(chunk[0])
+        return
+    members = "|".join(alternatives[i].regexp for i in chunk)  # type: ignore[union-attr]
+    regexp = (".*" if lead else "") + "(" + members + ")" + (".*" if trail else "")
+    try:
+        fits = automaton.regexp_complexity(regexp).fits()
+    except automaton.RegexpSyntaxError:
+        fits = False
+    if fits:
+        regexps.append(regexp)
+        return
+    half = len(chunk) // 2
+    _close(chunk[:half], alternatives, lead, trail, regexps, leftovers)
+    _close(chunk[half:], alternatives, lead, trail, regexps, leftovers)
+
+
+def clause_count(query: dict[str, Any]) -> int:
+    """Leaf queries of a Query DSL query, as Lucene's IndexSearcher counts them against max_clause_count."""
+    if len(query) == 1 and "bool" in query:
+        return sum(clause_count(q) for key in ("must", "filter", "should", "must_not")
+                   for q in query["bool"].get(key, []))
+    return 1
+
+
+def lucene_clause_count(query: str) -> int:
+    """Leaf queries of a query_string as es_lucene writes it: one `field:value` (or `*:*`) per leaf, so the
+    unescaped colons outside regexps and phrases."""
+    count = 0
+    escaped = in_regexp = in_phrase = False
+    for char in query:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_phrase:
+            in_phrase = char != '"'
+        elif char == "/":
+            in_regexp = not in_regexp
+        elif in_regexp:
+            continue
+        elif char == '"':
+            in_phrase = True
+        elif char == ":":
+            count += 1
+    return count
