@@ -8,6 +8,7 @@ reusing them gives the same queries (pinned by tests/unit/test_conversion.py).
 from __future__ import annotations
 
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ from sigma_es_backend.pipelines import pipelines
 # Pipeline state key under which transformations may leave per-rule warnings (a list of strings), next
 # to Python warnings raised while the rule converts; both end up in RuleResult.warnings.
 WARNINGS_STATE = "sigma_es_warnings"
+PYSIGMA_VERSION = metadata.version("pysigma")
+PYSIGMA_MAJOR = int(PYSIGMA_VERSION.split(".")[0])
 
 
 def resolve_pipeline(names: tuple[str, ...] | list[str]) -> ProcessingPipeline:
@@ -185,6 +188,8 @@ class Converter:
         if not collection.rules:
             reasons = [str(e) for e in collection.errors] or ["no Sigma rule in file"]
             return [RuleResult(str(path), errors=reasons)]
+        if PYSIGMA_MAJOR < 2:
+            refuse_truncated_conditions(documents, collection)
         own = list(collection.rules)
         if context is not None:
             referenced = _referenced_rules(context)
@@ -257,6 +262,24 @@ class Converter:
         if result.ok and isinstance(rule, SigmaRule):
             result.required_fields = required_field_records(rule, state, self.conditions.roots)
         return result
+
+
+def refuse_truncated_conditions(documents: list[Any], collection: SigmaCollection) -> None:
+    """pySigma 1.5 reads a correlation condition's number with int(): `gt: 1.5` would silently become
+    `gt: 1` (matching more). Such a correlation rule fails naming the value instead."""
+    for document in documents:
+        correlation = document.get("correlation") if isinstance(document, dict) else None
+        condition = correlation.get("condition") if isinstance(correlation, dict) else None
+        if not isinstance(condition, dict):
+            continue
+        for op, value in condition.items():
+            if op != "field" and isinstance(value, float) and not value.is_integer():
+                for rule in collection.rules:
+                    if (isinstance(rule, SigmaCorrelationRule) and rule.title == document.get("title")
+                            and rule.name == document.get("name")):
+                        rule.errors.append(SigmaCorrelationRuleError(
+                            f"correlation condition '{op}: {value}' is no integer: pySigma {PYSIGMA_VERSION} reads "
+                            f"it as {int(value)} (use pySigma 2 for decimal thresholds)", source=rule.source))
 
 
 def _rule_keys(rule: Any) -> set[str]:

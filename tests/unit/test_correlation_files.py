@@ -101,3 +101,19 @@ def test_cache_key_follows_the_referenced_files(tmp_path: Path) -> None:
         assert run(files, cache=cache)[("c_net.yml", "Net")][0].startswith("any where ")
     finally:
         cache.close()
+
+
+def test_a_decimal_threshold_is_exact_or_refused_never_truncated(tmp_path: Path) -> None:
+    """pySigma 2 keeps 1.5 (compared as the fraction 3/2); pySigma 1.5 would read it as 1: refused."""
+    from importlib.metadata import version
+
+    path = tmp_path / "avg.yml"
+    path.write_text(BASE_RULES + "---" + CORRELATION.replace("temporal_ordered", "value_avg").replace(
+        "[whoami, net]", "[whoami]") + "    condition: {gt: 1.5, field: ProcessId}\n")
+    results = convert_files([path], ConversionSettings.create("es_esql"), jobs=1)
+    (correlation,) = [r for r in results if r.title == "Recon burst"]
+    if int(version("pysigma").split(".")[0]) >= 2:
+        assert correlation.queries[0].endswith("| WHERE value_sum * 2 > 3 * value_n")
+    else:
+        assert correlation.errors == [f"correlation condition 'gt: 1.5' is no integer: pySigma {version('pysigma')} "
+                                      f"reads it as 1 (use pySigma 2 for decimal thresholds) in {path}"]
