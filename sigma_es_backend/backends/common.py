@@ -116,11 +116,11 @@ def check_regexp(regexp: str, field: str, cond: Any, backend: str, pattern: Patt
     try:
         complexity = automaton.regexp_complexity(regexp)
     except automaton.RegexpSyntaxError as error:
-        raise unsupported(f"regular expression /{regexp}/ on field '{field}': Lucene cannot parse it ({error})",
-                          cond, backend) from error
+        raise unsupported(f"regular expression /{_printable(regexp)}/ on field '{field}': Lucene cannot parse it "
+                          f"({error})", cond, backend) from error
     if not complexity.fits(work_limit):
         raise unsupported(
-            f"regular expression /{regexp}/ on field '{field}' is too complex for Lucene: determinizing it "
+            f"regular expression /{_printable(regexp)}/ on field '{field}' is too complex for Lucene: determinizing it "
             f"{_needs(complexity)}, more than max_determinized_states {work_limit} allows (the search would fail, "
             "or a query_string would silently match nothing)", cond, backend)
     return regexp
@@ -159,6 +159,11 @@ def check_query_string_length(length: int, backend: Any, cond: Any) -> None:
             f"the query string has {length} characters (after compacting value lists into regexps), more than "
             f"OpenSearch's search.query.max_query_string_length {limit} allows; raise that dynamic cluster setting "
             "and declare it with -O max_query_string_length=N, or use es_dsl", cond, backend.identifier)
+
+
+def _printable(text: str) -> str:
+    """Control characters (a regexp's newline in `[^\n]`) as escapes, so an error message stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _plainly_fits(pattern: Pattern, work_limit: int) -> bool:

@@ -19,6 +19,7 @@ class RegexTranslationError(ValueError):
 _SHORTHAND_CLASSES = set("dDwWsS")  # Lucene 9 RegExp knows these
 _CONTROL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v", "a": "\a", "e": "\x1b"}
 _INLINE_FLAGS = set("ims")
+_WHITESPACE = " \t\n\r\f\x0b"  # PCRE's \s without Unicode properties, as literal class members
 
 
 @dataclass
@@ -211,6 +212,8 @@ class _Translator:
         if c in _SHORTHAND_CLASSES:
             if in_class and c in "DWS":
                 raise self.fail(f"'\\{c}' inside a character class")
+            if c in "sS":  # Lucene's \s is [ \t\n\r]; PCRE's (and Python's) also has \f and \v (VT)
+                return _WHITESPACE if in_class else "[" + ("^" if c == "S" else "") + _WHITESPACE + "]"
             return "\\" + c
         if c in _CONTROL_ESCAPES:
             return self.literal(_CONTROL_ESCAPES[c], in_class)

@@ -143,3 +143,15 @@ def test_esql_matches_the_whole_value_of_the_script_block_text_field() -> None:
 def test_other_languages_refuse_the_script_block_text_field(target: str) -> None:
     with pytest.raises(Exception, match="'powershell.file.script_block_text' is an analyzed text field"):
         convert(rule(SCRIPT_BLOCK, PS_SCRIPT), target)
+
+
+@pytest.mark.parametrize(("sigma_regexp", "lucene"), [
+    # PCRE's \s (and Python's) is [ \t\n\r\f\v]; Lucene's \s lacks \f and \v, so the class is spelled out
+    (r"a\sb", ".*a[ \t\n\r\f\x0b]b.*"),
+    (r"a\Sb", ".*a[^ \t\n\r\f\x0b]b.*"),
+    (r"a[\s,]b", ".*a[ \t\n\r\f\x0b,]b.*"),
+    (r"\d\w", ".*\\d\\w.*"),  # these Lucene shorthands equal PCRE's (ASCII)
+])
+def test_regex_whitespace_shorthand_is_pcre_whitespace(sigma_regexp: str, lucene: str) -> None:
+    from sigma_es_backend.backends import regex
+    assert regex.translate(sigma_regexp) == lucene

@@ -167,7 +167,7 @@ def test_one_too_complex_rule_does_not_stop_the_batch(tmp_path, seed_rule_yaml: 
 
 
 @pytest.mark.parametrize(("sigma_regexp", "lucene"), [
-    (r"(\s|)x", r".*(\s|())x.*"),   # Lucene cannot parse an empty alternative
+    (r"(\d|)x", r".*(\d|())x.*"),   # Lucene cannot parse an empty alternative
     (r"(|a)b", r".*(()|a)b.*"),     # … or reads it as a literal '|'
     (r"a|", r".*(a|()).*"),
 ])
