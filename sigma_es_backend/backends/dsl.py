@@ -175,7 +175,8 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
                         return escaping.regexp_from_pattern(inner, case_insensitive=ci, delimiter_escape=False,
                                                             backslash_class=wild)
 
-                    groups.setdefault(arg.field, []).append((arg, compaction.alternative(pattern, render)))
+                    member = compaction.alternative(pattern, render, case_insensitive)
+                    groups.setdefault(arg.field, []).append((arg, member))
                     continue
             clauses.append(self.convert_condition(arg, state))
         for field, items in groups.items():

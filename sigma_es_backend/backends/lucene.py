@@ -165,7 +165,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         def render(inner: Pattern) -> str:
             return escaping.regexp_from_pattern(inner, case_insensitive=case_insensitive)
 
-        return field, compaction.alternative(pattern, render)
+        return field, compaction.alternative(pattern, render, case_insensitive)
 
     def convert_condition_not(self, cond: ConditionNOT, state: ConversionState) -> Any:
         inner = self.convert_condition(cond.args[0], state)

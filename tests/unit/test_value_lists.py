@@ -153,3 +153,23 @@ detection:
 def test_clause_counts() -> None:
     assert compaction.lucene_clause_count('a:1 OR (b:/x:y/ AND NOT c:"p:q") OR (*:* AND NOT _exists_:d)') == 5
     assert compaction.clause_count({"bool": {"should": [{"term": {}}, {"bool": {"must_not": [{"exists": {}}]}}]}}) == 2
+
+
+def test_aho_corasick_bound_is_an_upper_bound() -> None:
+    """The quick bound that spares the replay for chunks of plain texts never undercuts it (repetitive
+    texts are the worst case)."""
+    import random
+
+    from sigma_es_backend.backends import automaton, escaping
+    from sigma_es_backend.backends.pattern import Pattern
+    rng = random.Random(3)
+    for _ in range(120):
+        alphabet = rng.choice(["ab", "aab", "0123456789abcdef", "a"])
+        texts = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+                        for _ in range(rng.randint(2, 25))})
+        bound = compaction.aho_corasick_bound(texts)
+        for case_insensitive in (False, True):
+            members = "|".join(escaping.regexp_from_pattern(Pattern((t,)), case_insensitive) for t in texts)
+            for lead, trail in ((True, True), (False, True), (True, False)):
+                regexp = (".*" if lead else "") + "(" + members + ")" + (".*" if trail else "")
+                assert automaton.regexp_complexity.__wrapped__(regexp).effort <= bound
