@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionItem, ConditionNOT
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import (
+    SigmaCasedString,
     SigmaCIDRExpression,
     SigmaString,
     SigmaTimestampPart,
@@ -57,6 +58,30 @@ class FieldCapabilities:
 
 
 KEYWORD = FieldCapabilities()
+
+
+class StringDispatchMixin:
+    """pySigma's field = value dispatch, with a shortcut for plain and cased strings (most values).
+
+    TextQueryBackend walks the condition's parents (to swap in negated expressions, which only
+    `convert_not_as_not_eq` backends use) and then matches the value against a dozen classes; for a value
+    whose class is exactly SigmaString or SigmaCasedString both end in the string methods below, so those
+    are called at once. Everything else, and any `convert_not_as_not_eq` backend, goes through pySigma.
+    Put before TextQueryBackend in the bases.
+    """
+
+    convert_not_as_not_eq: bool
+    string_dispatch_shortcut: ClassVar[bool] = True  # False: pySigma's dispatch only (tests compare both)
+
+    def convert_condition_field_eq_val(self, cond: ConditionFieldEqualsValueExpression,
+                                       state: ConversionState) -> Any:
+        if self.string_dispatch_shortcut and not self.convert_not_as_not_eq:
+            value_type = type(cond.value)
+            if value_type is SigmaString:
+                return self.convert_condition_field_eq_val_str(cond, state)  # type: ignore[attr-defined]
+            if value_type is SigmaCasedString:
+                return self.convert_condition_field_eq_val_str_case_sensitive(cond, state)  # type: ignore[attr-defined]
+        return super().convert_condition_field_eq_val(cond, state)  # type: ignore[misc]
 
 
 def field_capabilities(state: ConversionState, field: str, engine: str = "elasticsearch") -> FieldCapabilities:

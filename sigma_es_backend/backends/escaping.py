@@ -7,6 +7,7 @@ one language. Backends never escape on their own.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
@@ -28,6 +29,30 @@ def case_variants(char: str) -> list[str]:
 
 
 # --- Lucene query_string ------------------------------------------------------------------------
+class CharTable(dict):
+    """A `str.translate` table that renders each character with `render` on its first use.
+
+    Escaping then runs at C speed over whole literal runs (a hot path of bulk conversion: per-character
+    Python loops were a tenth of es_lucene's conversion time), while what each character becomes is
+    still decided by one plain function.
+    """
+
+    def __init__(self, render: Callable[[str], str]):
+        super().__init__()
+        self._render = render
+
+    def __missing__(self, code: int) -> str:
+        rendered = self[code] = self._render(chr(code))
+        return rendered
+
+
+def _lucene_term_char(c: str) -> str:
+    return "\\" + c if c in LUCENE_RESERVED or c.isspace() else c
+
+
+_LUCENE_TERM = CharTable(_lucene_term_char)
+
+
 @lru_cache(maxsize=8192)  # bulk conversion renders the same values in many rules
 def lucene_term(pattern: Pattern) -> str:
     """A query_string term: literal characters escaped, Sigma wildcards as Lucene wildcards."""
@@ -37,17 +62,8 @@ def lucene_term(pattern: Pattern) -> str:
         # query_string reads a term starting with `<`/`>` as a range even when escaped (`a:\<x` is
         # `a:[* TO x}` on OpenSearch 2.19): a quoted phrase is the literal term on keyword fields.
         return lucene_phrase(pattern.text)
-    out = []
-    for c in pattern.chars():
-        if c is Wildcard.MULTI:
-            out.append("*")
-        elif c is Wildcard.SINGLE:
-            out.append("?")
-        elif c in LUCENE_RESERVED or c.isspace():
-            out.append("\\" + c)
-        else:
-            out.append(c)
-    return "".join(out)
+    return "".join(part.value if isinstance(part, Wildcard) else part.translate(_LUCENE_TERM)
+                   for part in pattern.parts)
 
 
 def lucene_phrase(text: str) -> str:
@@ -55,6 +71,7 @@ def lucene_phrase(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+@lru_cache(maxsize=4096)  # a few hundred distinct field names, rendered once per value
 def lucene_field(field: str) -> str:
     return LUCENE_FIELD_RESERVED.sub(r"\\\1", field)
 
@@ -71,6 +88,20 @@ def regexp_literal_char(c: str, case_insensitive: bool, reserved: frozenset[str]
     return c
 
 
+_REGEXP_WILDCARDS = {Wildcard.MULTI: ".*", Wildcard.SINGLE: "."}
+
+
+@lru_cache(maxsize=8)
+def _regexp_table(case_insensitive: bool, reserved: frozenset[str], backslash_class: bool) -> CharTable:
+    """Literal characters → Lucene RegExp, for one combination of regexp_from_pattern's options."""
+    def render(c: str) -> str:
+        if c == "\\" and backslash_class:
+            return "[\\\\\\\\]"
+        return regexp_literal_char(c, case_insensitive, reserved)
+
+    return CharTable(render)
+
+
 @lru_cache(maxsize=8192)  # bulk conversion renders the same values in many rules
 def regexp_from_pattern(pattern: Pattern, case_insensitive: bool, delimiter_escape: bool = True,
                         backslash_class: bool = False) -> str:
@@ -81,17 +112,9 @@ def regexp_from_pattern(pattern: Pattern, case_insensitive: bool, delimiter_esca
     (see DslBackend.match_pattern; `[\\-\\]` is no range in Lucene: it matches `-` too).
     """
     reserved = LUCENE_REGEXP_RESERVED if delimiter_escape else LUCENE_REGEXP_RESERVED - {"/"}
-    out = []
-    for c in pattern.chars():
-        if c is Wildcard.MULTI:
-            out.append(".*")
-        elif c is Wildcard.SINGLE:
-            out.append(".")
-        elif c == "\\" and backslash_class:
-            out.append("[\\\\\\\\]")
-        else:
-            out.append(regexp_literal_char(c, case_insensitive, reserved))
-    return "".join(out)
+    table = _regexp_table(case_insensitive, reserved, backslash_class)
+    return "".join(_REGEXP_WILDCARDS[part] if isinstance(part, Wildcard) else part.translate(table)
+                   for part in pattern.parts)
 
 
 def lucene_regexp_term(regexp: str) -> str:

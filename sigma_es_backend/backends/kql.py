@@ -38,6 +38,7 @@ from sigma_es_backend.backends import escaping
 from sigma_es_backend.backends.common import (
     FieldCapabilities,
     RuleLabelMixin,
+    StringDispatchMixin,
     boolean_value,
     field_capabilities,
     index_patterns,
@@ -63,6 +64,7 @@ class CaseApproximationWarning(UserWarning):
 
 
 class KqlBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats,
+                 StringDispatchMixin,
                  TextQueryBackend):
     """Sigma → KQL (Kibana Query Language)."""
 

@@ -35,6 +35,7 @@ from sigma.types import (
 from sigma_es_backend.backends import compaction, escaping, regex
 from sigma_es_backend.backends.common import (
     RuleLabelMixin,
+    StringDispatchMixin,
     boolean_value,
     check_clause_count,
     check_query_string_length,
@@ -57,7 +58,7 @@ from sigma_es_backend.outputs.kibana import LUCENE, KibanaQuery
 
 
 class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats,
-                    detection_formats.OpenSearchMonitorFormats, TextQueryBackend):
+                    detection_formats.OpenSearchMonitorFormats, StringDispatchMixin, TextQueryBackend):
     """Sigma → Lucene query_string (Elasticsearch / OpenSearch)."""
 
     identifier: ClassVar[str] = "es_lucene"

@@ -32,21 +32,21 @@ class Pattern:
     @classmethod
     def from_sigma(cls, value: SigmaString) -> Pattern:
         parts: list[PatternPart] = []
-        for part in value.s:
-            if isinstance(part, Placeholder):
-                raise SigmaValueError(
-                    f"placeholder %{part.name}% has no value: give the pipeline a variable '{part.name}' "
-                    "and a value_placeholders transformation (or another placeholder transformation)"
-                )
-            if part == SpecialChars.WILDCARD_MULTI:
-                parts.append(Wildcard.MULTI)
-            elif part == SpecialChars.WILDCARD_SINGLE:
-                parts.append(Wildcard.SINGLE)
-            elif isinstance(part, str):
+        for part in value.s:  # strings first: most parts are (a hot path of bulk conversion)
+            if isinstance(part, str):
                 if parts and isinstance(parts[-1], str):
                     parts[-1] += part
                 elif part:
                     parts.append(part)
+            elif isinstance(part, Placeholder):
+                raise SigmaValueError(
+                    f"placeholder %{part.name}% has no value: give the pipeline a variable '{part.name}' "
+                    "and a value_placeholders transformation (or another placeholder transformation)"
+                )
+            elif part is SpecialChars.WILDCARD_MULTI:
+                parts.append(Wildcard.MULTI)
+            elif part is SpecialChars.WILDCARD_SINGLE:
+                parts.append(Wildcard.SINGLE)
             else:  # pragma: no cover - pySigma adds no other special characters today
                 raise SigmaValueError(f"unsupported special character {part!r} in value")
         return cls(tuple(parts), cased=isinstance(value, SigmaCasedString))

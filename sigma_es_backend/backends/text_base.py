@@ -23,6 +23,7 @@ from sigma.types import (
 
 from sigma_es_backend.backends import regex
 from sigma_es_backend.backends.common import (
+    StringDispatchMixin,
     boolean_value,
     field_capabilities,
     has_not_ancestor,
@@ -39,7 +40,7 @@ from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_field
 from sigma_es_backend.backends.pattern import Pattern
 
 
-class ThreeValuedTextBackend(TextQueryBackend):
+class ThreeValuedTextBackend(StringDispatchMixin, TextQueryBackend):
     """Token tables + the string/regex/cidr logic; subclasses give the language's syntax."""
 
     precedence: ClassVar[tuple[type, type, type]] = (ConditionNOT, ConditionAND, ConditionOR)

@@ -7,12 +7,14 @@ reusing them gives the same queries (pinned by tests/unit/test_conversion.py).
 
 from __future__ import annotations
 
+import pickle
 import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from sigma.collection import SigmaCollection
+from sigma.conditions import SigmaCondition
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import (
     SigmaCorrelationRuleError,
@@ -85,16 +87,43 @@ class LogsourceItemFilter:
         self.all_items: list[ProcessingItem] = list(pipeline.items)
         self.enabled = not any(isinstance(item.transformation, ChangeLogsourceTransformation)
                                for item in self.all_items)
-        self._static = [self._depends_on_logsource_only(item) for item in self.all_items]
+        # Items whose conditions are equal give the same answer: each distinct set of conditions is
+        # evaluated once per log source (the ECS pipeline's ~730 items have ~130 distinct ones).
+        self._keys = [self._logsource_only_key(item) for item in self.all_items]
+        self._scopes = [self._logsource_scope(item) if key is not None else None
+                        for item, key in zip(self.all_items, self._keys, strict=True)]
         self._subsets: dict[tuple, list[ProcessingItem]] = {}
 
     @staticmethod
-    def _depends_on_logsource_only(item: ProcessingItem) -> bool:
+    def _logsource_scope(item: ProcessingItem) -> tuple | None:
+        """(category, product, service) of the item's one log source condition, when the item can only
+        match rules that pySigma's LogsourceCondition with these values matches; else None."""
         conditions = item.rule_conditions
-        return (getattr(item, "rule_condition_expression", None) is None and isinstance(conditions, list)
-                and bool(conditions) and all(type(c) is LogsourceCondition
-                                             or getattr(c, "depends_on_logsource_only", False)
-                                             for c in conditions))
+        if item.rule_condition_negation or item.rule_condition_linking not in (all, any) or len(conditions) != 1:
+            return None
+        (condition,) = conditions
+        if type(condition) is LogsourceCondition or (isinstance(condition, LogsourceCondition)
+                                                     and getattr(condition, "within_logsource", False)):
+            return (condition.category, condition.product, condition.service)
+        return None
+
+    @staticmethod
+    def _logsource_only_key(item: ProcessingItem) -> tuple | None:
+        """What the item's rule conditions depend on, when that is the log source alone; else None."""
+        conditions = item.rule_conditions
+        if (getattr(item, "rule_condition_expression", None) is not None or not isinstance(conditions, list)
+                or not conditions):
+            return None
+        keys = []
+        for condition in conditions:
+            if type(condition) is LogsourceCondition:
+                keys.append((LogsourceCondition, condition.category, condition.product, condition.service))
+            elif getattr(condition, "depends_on_logsource_only", False):
+                logsource_key = getattr(condition, "logsource_key", None)
+                keys.append(logsource_key() if logsource_key is not None else (id(condition),))
+            else:
+                return None
+        return (item.rule_condition_linking, item.rule_condition_negation, tuple(keys))
 
     @staticmethod
     def key(rule: SigmaRule | SigmaCorrelationRule) -> tuple:
@@ -109,8 +138,21 @@ class LogsourceItemFilter:
         key = self.key(rule)
         subset = self._subsets.get(key)
         if subset is None:
-            subset = [item for item, static in zip(self.all_items, self._static, strict=True)
-                      if not static or item.match_rule_conditions(rule)]
+            # pySigma's log source containment: each value the condition names equals the rule's.
+            category, product, service = key[:3]
+            within = {(c, p, s) for c in (None, category) for p in (None, product) for s in (None, service)}
+            answers: dict[tuple, bool] = {}
+            subset = []
+            for item, item_key, scope in zip(self.all_items, self._keys, self._scopes, strict=True):
+                if scope is not None and scope not in within:
+                    continue  # another log source's item
+                if item_key is not None:
+                    matches = answers.get(item_key)
+                    if matches is None:
+                        matches = answers[item_key] = item.match_rule_conditions(rule)
+                    if not matches:
+                        continue
+                subset.append(item)
             self._subsets[key] = subset
         return subset
 
@@ -120,22 +162,58 @@ class _ConditionRecorder:
 
     pySigma parses a rule's condition anew on every `SigmaCondition.parsed` access; the required fields
     are read from the very trees the queries were built from instead of parsing them a second time.
+    While a tree converts, the wrapper steps aside (nested calls reach the backend's own method).
     """
 
     def __init__(self, backend: Any):
+        self._backend = backend
         self._convert = backend.convert_condition
-        self._depth = 0
         self.roots: list[Any] = []
         backend.convert_condition = self
 
     def __call__(self, cond: Any, state: Any) -> Any:
-        if self._depth == 0:
-            self.roots.append(cond)
-        self._depth += 1
+        self.roots.append(cond)
+        del self._backend.convert_condition  # the class's method, for the nested calls
         try:
             return self._convert(cond, state)
         finally:
-            self._depth -= 1
+            self._backend.convert_condition = self
+
+
+class MemoisedCondition(SigmaCondition):
+    """A rule condition whose parse tree (before pySigma's postprocessing binds it to the rule's
+    detections) is parsed once per distinct condition string and process, and copied for each use.
+
+    pySigma parses every condition anew (1.5; 2.0 keeps 256 strings, fewer than a corpus has) and
+    deep-copies the tree each time; a pickle of the same tree is copied five times faster. The tree
+    is pySigma's own (`parse(postprocess=False)`), so errors and results are pySigma's.
+    """
+
+    def parse(self, postprocess: bool = True) -> Any:
+        blob = _PARSED.get(self.condition)
+        if blob is None:
+            tree = super().parse(postprocess=False)  # pySigma's errors for a bad condition
+            if len(_PARSED) >= _PARSED_LIMIT:
+                _PARSED.clear()
+            _PARSED[self.condition] = pickle.dumps(tree, pickle.HIGHEST_PROTOCOL)
+        else:
+            tree = pickle.loads(blob)
+        if not postprocess:
+            return tree
+        return tree.postprocess(self.detections, source=self.source)
+
+
+# MemoisedCondition's memo: condition string → pickled parse tree.
+_PARSED: dict[str, bytes] = {}
+_PARSED_LIMIT = 20_000
+
+
+def memoise_conditions(collection: SigmaCollection) -> None:
+    for rule in collection.rules:
+        if isinstance(rule, SigmaRule):
+            for condition in rule.detection.parsed_condition:
+                if type(condition) is SigmaCondition:
+                    condition.__class__ = MemoisedCondition
 
 
 class _PipelineRecorder:
@@ -199,6 +277,7 @@ class Converter:
                 if _rule_keys(rule) & context.suppressed:
                     rule.disable_output()
         resolve_references(collection)
+        memoise_conditions(collection)
         own_rules = {id(rule) for rule in own}
         try:
             results = [(id(rule), self.convert_rule(rule, path)) for rule in collection.rules]

@@ -37,6 +37,8 @@ from sigma_es_backend.pipelines.transformations import (
     ValueMapTransformation,
 )
 
+# Name of the detection holding a data source's event-type filter (AddConditionTransformation).
+EVENT_FILTER_DETECTION = "_sigma_es_event_filter"
 # pySigma's conventional priorities: 10 logsource, 20 field mapping.
 LOGSOURCE_PRIORITY = 10
 FIELD_MAPPING_PRIORITY = 20
@@ -60,18 +62,35 @@ class DataSourceCondition(LogsourceCondition):
     """
 
     # Its answer depends on the rule's log source alone: bulk conversion evaluates it once per log source
-    # (sigma_es_backend.conversion.converter.LogsourceItemFilter).
+    # (sigma_es_backend.conversion.converter.LogsourceItemFilter) ...
     depends_on_logsource_only: ClassVar[bool] = True
+    # ... and it is false for every rule whose log source pySigma's LogsourceCondition(category, product,
+    # service) would not match: the filter looks those up instead of asking.
+    within_logsource: ClassVar[bool] = True
 
     def __init__(self, product: str | None, category: str | None, service: str | None,
                  more_specific: list[Key]):
         super().__init__(category=category, product=product, service=service)
         self.more_specific = [SigmaLogSource(category=c, product=p, service=s) for p, c, s in more_specific]
+        self._key = (type(self), product, category, service, tuple(more_specific))
+        # Answers per (category, product, service) of a rule's log source, the only thing they depend on
+        # (pySigma's log source containment compares nothing else); pySigma asks for every rule.
+        self._answers: dict[tuple, bool] = {}
+
+    def logsource_key(self) -> tuple:
+        """Equal for conditions that answer alike: the converter evaluates each once per log source."""
+        return self._key
 
     def match(self, rule) -> bool:  # type: ignore[override]
-        if not super().match(rule):
-            return False
-        return not (isinstance(rule, SigmaRule) and any(rule.logsource in other for other in self.more_specific))
+        if not isinstance(rule, SigmaRule):
+            return super().match(rule)  # a correlation rule: its referenced rules decide
+        logsource = rule.logsource
+        key = (logsource.category, logsource.product, logsource.service)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._answers[key] = super().match(rule) and not any(
+                logsource in other for other in self.more_specific)
+        return answer
 
 
 def _key(ds: DataSource) -> Key:
@@ -132,7 +151,9 @@ def _data_source_items(ds: DataSource, more_specific: list) -> list[ProcessingIt
         # Event-type values are exact ECS keywords: matched case-sensitively (cheap term queries).
         conditions = {f"{name}|cased": list(values) if len(values) > 1 else values[0]
                       for name, values in ds.filter.items()}
-        items.append(item("event_filter", AddConditionTransformation(conditions, name=f"_sigma_es_{ds.id}")))
+        # One detection name for every data source's filter (a rule gets one data source, or fails): the
+        # rules' conditions then read alike across data sources, and bulk conversion parses each once.
+        items.append(item("event_filter", AddConditionTransformation(conditions, name=EVENT_FILTER_DETECTION)))
     return items
 
 

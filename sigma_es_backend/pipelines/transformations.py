@@ -6,6 +6,7 @@ Each is a dataclass: its fields are its YAML parameters, as for pySigma's own tr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sigma.conditions import ConditionAND, ConditionOR
 from sigma.correlations import SigmaCorrelationRule
@@ -109,6 +110,26 @@ def _linked(items: list, linking: type[ConditionAND | ConditionOR]) -> SigmaDete
     return SigmaDetection(detection_items=items, item_linking=linking)
 
 
+def _mentions_field(detection: SigmaDetection, field_name: str) -> bool:
+    """Some detection item of `detection` is on `field_name` or has a field reference to it."""
+    return any(_mentions_field(item, field_name) if isinstance(item, SigmaDetection)
+               else item.field == field_name or any(isinstance(v, SigmaFieldReference) and v.field == field_name
+                                                    for v in item.value)
+               for item in detection.detection_items)
+
+
+def _plain_item(processing_item: Any) -> bool:
+    """The processing item has no detection item or field name conditions (nothing pySigma evaluates
+    per detection item, which could fail)."""
+    if processing_item is None:
+        return True
+    return (getattr(processing_item, "detection_item_condition_expression", None) is None
+            and getattr(processing_item, "field_name_condition_expression", None) is None
+            and not processing_item.detection_item_conditions and not processing_item.field_name_conditions
+            and processing_item.detection_item_condition_linking is not None
+            and processing_item.field_name_condition_linking is not None)
+
+
 class _FieldRewriteTransformation(_RuleAwareTransformation):
     """Rewrites each value of one Sigma field (`source_field`, declared by the subclass) into conditions on
     the fields the integration writes instead, keeping the item's value linking (or / all).
@@ -118,6 +139,16 @@ class _FieldRewriteTransformation(_RuleAwareTransformation):
     """
 
     source_field: str
+
+    def apply(self, rule: SigmaRule | SigmaCorrelationRule) -> None:
+        # A rule that mentions the field nowhere is left as it is: pySigma's walk over every detection
+        # item (a tenth of the pipeline's time in bulk conversion) is skipped when it could change nothing.
+        if isinstance(rule, SigmaRule) and _plain_item(self.processing_item) and not any(
+                _mentions_field(detection, self.source_field) for detection in rule.detection.detections.values()):
+            self._rule = rule
+            super(DetectionItemTransformation, self).apply(rule)  # all DetectionItemTransformation.apply adds
+            return
+        super().apply(rule)
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> SigmaDetection | SigmaDetectionItem | None:
         if detection_item.field == self.source_field:

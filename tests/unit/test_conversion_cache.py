@@ -59,6 +59,25 @@ def test_cache_entries_are_the_results(tmp_path: Path) -> None:
     assert store.hits == 1 and [r.as_dict() for r in cached] == [r.as_dict() for r in fresh]
 
 
+@pytest.mark.parametrize("value", [
+    [{"q": "a:1", "n": 1, "f": 2.5, "neg": -0.0, "b": True, "none": None, "l": ["é", {"k": [1, 2]}]}],
+    [], ["x" * 3],
+])
+def test_results_json_gives_back_exactly_are_cached_as_that_json(value) -> None:
+    import json
+
+    text = cache.json_exact(value)
+    assert text is not None and json.loads(text) == value and "\\u00e9" not in text
+
+
+@pytest.mark.parametrize("value", [
+    [("a", "b")], [{1: "a"}], [{"k": float("nan")}], [float("inf")], [{"k": object()}], [{"k": {True: 1}}],
+    [b"bytes"], [{"k": {1, 2}}],
+])
+def test_results_json_would_change_are_never_cached(value) -> None:
+    assert cache.json_exact(value) is None
+
+
 BASE = ConversionSettings.create("es_lucene", ("ecs",), "default", {"engine": "opensearch"})
 
 
