@@ -29,7 +29,7 @@ from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import backends
 from sigma_es_backend.conversion.context import data_source_record, required_field_records
-from sigma_es_backend.conversion.parsing import parse_rule_documents
+from sigma_es_backend.conversion.parsing import parse_rule_documents, parse_rule_file
 from sigma_es_backend.conversion.references import JobContext
 from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
@@ -256,10 +256,10 @@ class Converter:
         try:
             if text is None:
                 text = path.read_bytes()
-            documents = parse_rule_documents(text)
+            documents, unshared = parse_rule_file(text)
             source = SigmaRuleLocation(path)
-            collection = (SigmaCollection.from_dicts(documents, collect_errors=True, source=source,
-                                                     resolve_references=False)
+            collection = (SigmaCollection.from_dicts(preparsed(documents, unshared, source), collect_errors=True,
+                                                     source=source, resolve_references=False)
                           if documents else SigmaCollection([]))
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as error:
             return [RuleResult(str(path), errors=[f"cannot read rule file: {error}"])]
@@ -385,6 +385,24 @@ def _referenced_rules(context: JobContext) -> list[Any]:
         except (UnicodeDecodeError, yaml.YAMLError, SigmaError):
             continue
     return rules
+
+
+# Keys that make SigmaCollection.from_dicts treat a document as more than one plain rule.
+_COLLECTION_KEYS = frozenset(("action", "correlation", "filter"))
+
+
+def preparsed(documents: list[Any], unshared: bool, source: SigmaRuleLocation) -> list[Any]:
+    """The documents for SigmaCollection.from_dicts, plain rules already built as SigmaRule objects when
+    nothing else in the file needs its collection logic (actions, correlations, filters).
+
+    from_dicts (pySigma 2) first walks each whole document to reject alias bombs; a document sharing no
+    list or map passes that check by construction (`unshared`, from the loader), and building the rule
+    itself is what from_dicts would do: `SigmaRule.from_dict(document, collect_errors, source)`. It takes
+    built rules as they are (errors stay on the rule, where the converter reads them).
+    """
+    if not unshared or not all(isinstance(d, dict) and not _COLLECTION_KEYS.intersection(d) for d in documents):
+        return documents
+    return [SigmaRule.from_dict(d, True, source) for d in documents]
 
 
 def resolve_references(collection: SigmaCollection) -> None:

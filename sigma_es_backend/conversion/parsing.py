@@ -25,7 +25,9 @@ class _RuleLoader(yaml.CSafeLoader):
     """libyaml composes the nodes (resolving implicit tags as PyYAML does); the Python objects are then
     built in one pass instead of PyYAML's generic constructor (half of the YAML time on the corpus).
     Strings are the node's text; other scalars go through SafeConstructor's own functions; aliases give
-    the same object again, as in PyYAML."""
+    the same object again, as in PyYAML; `shared` tells whether one did (a YAML alias to a list or map)."""
+
+    shared = False
 
     def construct_document(self, node: yaml.Node) -> Any:
         self._built: dict[int, Any] = {}
@@ -38,6 +40,7 @@ class _RuleLoader(yaml.CSafeLoader):
             return node.value
         key = id(node)
         if key in self._built:
+            self.shared = True
             return self._built[key]
         if key in self._open:
             raise _Unusual("recursive alias")
@@ -69,9 +72,24 @@ def parse_rule_documents(text: bytes | str) -> list[dict]:
     """YAML documents of a rule file as pySigma's `SigmaYAMLLoader` (libyaml-based, duplicate keys
     rejected) parses them, None documents dropped; its errors too. pySigma's `load_ruleset` uses the
     pure-Python parser instead: 60 % of `sigma convert` time on the corpus."""
+    return parse_rule_file(text)[0]
+
+
+def parse_rule_file(text: bytes | str) -> tuple[list[dict], bool]:
+    """parse_rule_documents, and True when the documents share no list or map (no YAML alias to one):
+    then every container is a tree of its own (what pySigma's alias-expansion check verifies)."""
     try:
-        return [d for d in yaml.load_all(text, Loader=_RuleLoader) if d is not None]
+        loader = _RuleLoader(text)
+        try:  # yaml.load_all, keeping the loader
+            documents = []
+            while loader.check_data():
+                document = loader.get_data()
+                if document is not None:
+                    documents.append(document)
+            return documents, not loader.shared
+        finally:
+            loader.dispose()
     except _Unusual:
         from sigma.rule.base import SigmaYAMLLoader
 
-        return [d for d in yaml.load_all(text, Loader=SigmaYAMLLoader) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=SigmaYAMLLoader) if d is not None], False

@@ -24,6 +24,7 @@ from sigma_es_backend.backends.pattern import Pattern, Wildcard
 from sigma_es_backend.conversion import ConversionSettings, iter_rule_files
 from sigma_es_backend.conversion import converter as converter_module
 from sigma_es_backend.conversion.converter import Converter
+from sigma_es_backend.conversion.parsing import parse_rule_documents, parse_rule_file
 from sigma_es_backend.pipelines import transformations
 from sigma_es_backend.pipelines.ecs import DataSourceCondition
 
@@ -46,8 +47,8 @@ def test_every_shortcut_off_gives_the_same_results_byte_for_byte(shared_dir: Pat
     fast = convert_all(files, target)
     assert converter_module._PARSED  # the condition memo was used
 
-    def pysigma_yaml(text: bytes | str) -> list[dict]:
-        return [d for d in yaml.load_all(text, Loader=SigmaYAMLLoader) if d is not None]
+    def pysigma_yaml(text: bytes | str) -> tuple[list[dict], bool]:  # and rules built by from_dicts
+        return [d for d in yaml.load_all(text, Loader=SigmaYAMLLoader) if d is not None], False
 
     original_init = Converter.__init__
 
@@ -55,7 +56,7 @@ def test_every_shortcut_off_gives_the_same_results_byte_for_byte(shared_dir: Pat
         original_init(self, settings)
         self.item_filter.enabled = False  # every pipeline item evaluated for every rule
 
-    monkeypatch.setattr(converter_module, "parse_rule_documents", pysigma_yaml)  # pySigma's YAML loader
+    monkeypatch.setattr(converter_module, "parse_rule_file", pysigma_yaml)  # pySigma's YAML loader, from_dicts
     monkeypatch.setattr(converter_module, "memoise_conditions", lambda collection: None)  # pySigma's parse
     monkeypatch.setattr(StringDispatchMixin, "string_dispatch_shortcut", False)  # pySigma's dispatch
     monkeypatch.setattr(transformations, "_plain_item", lambda item: False)  # field rewrites walk every rule
@@ -118,3 +119,16 @@ def test_regexp_from_pattern_renders_each_character_as_the_per_character_rule(
         pattern = Pattern((chunk, Wildcard.MULTI, "\\/" + chunk, Wildcard.SINGLE))
         assert escaping.regexp_from_pattern(pattern, case_insensitive, delimiter_escape,
                                             backslash_class) == reference(pattern)
+
+
+@pytest.mark.parametrize(("text", "unshared"), [
+    ("title: t\ndetection: {sel: {a: x}, condition: sel}\n", True),
+    ("a: &s text\nb: *s\n", True),  # an aliased string is no shared list or map
+    ("a: &m {k: v}\nb: *m\n", False),
+    ("a: &l [1, 2]\nb: [*l, *l]\n", False),
+    ("a: 1\n---\nb: &l [1]\nc: *l\n", False),  # any document of the file
+])
+def test_loader_tells_whether_documents_share_a_list_or_map(text: str, unshared: bool) -> None:
+    """Only files whose documents share nothing skip pySigma's alias-expansion walk (see `preparsed`)."""
+    documents, result = parse_rule_file(text)
+    assert documents == parse_rule_documents(text) and result is unshared
