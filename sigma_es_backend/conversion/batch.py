@@ -7,6 +7,7 @@ each worker starts converting at once with the same (copy-on-write) objects; not
 from __future__ import annotations
 
 import gc
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ MIN_FILES_PER_WORKER = 16
 # (pickling, the pool's threads) low (8 files a task cost the parent 1 s of CPU for the corpus, 120 files
 # 0.3 s), and 16 per worker still balance the cores.
 TASKS_PER_WORKER = 16
+# Files of at least this size are sent first, each as its own task (see convert_files).
+BIG_FILE_BYTES = 16_384
 
 _worker_converter: Converter | None = None
 
@@ -137,8 +140,14 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
             try:
                 context = multiprocessing.get_context("fork")
                 with context.Pool(jobs, initializer=_tune_gc) as pool:
-                    chunk = max(1, len(job_list) // (jobs * TASKS_PER_WORKER))
-                    for i, file_results in pool.imap_unordered(_convert_in_worker, job_list, chunk):
+                    # The largest files first, one task each: they are the slowest to convert (thousand-value
+                    # IOC lists), and started last they would leave one worker busy after the others end.
+                    big = [job for job in job_list if len(job[2] or b"") >= BIG_FILE_BYTES]
+                    rest = [job for job in job_list if len(job[2] or b"") < BIG_FILE_BYTES]
+                    chunk = max(1, len(rest) // (jobs * TASKS_PER_WORKER))
+                    done = itertools.chain(pool.imap_unordered(_convert_in_worker, big, 1),
+                                           pool.imap_unordered(_convert_in_worker, rest, chunk))
+                    for i, file_results in done:
                         finished(i, file_results)
                         yield from ready()
             finally:

@@ -70,6 +70,21 @@ def test_worker_processes_give_the_results_of_one_process_in_file_order(shared_d
     assert [r.path for r in parallel] == sorted((r.path for r in parallel), key=[str(f) for f in files].index)
 
 
+def test_large_files_go_first_to_the_workers_and_results_keep_file_order(tmp_path: Path) -> None:
+    from sigma_es_backend.conversion.batch import BIG_FILE_BYTES
+
+    files = []
+    for n in range(40):
+        path = tmp_path / f"r{n:02d}.yml"
+        padding = "#" * BIG_FILE_BYTES + "\n" if n in (7, 31) else ""  # two large files among small ones
+        path.write_text(padding + GOOD.replace("Cmd child", f"Cmd {n} child"))
+        files.append(path)
+    settings = ConversionSettings.create("es_lucene")
+    parallel = list(convert_files(files, settings, jobs=2))
+    assert [r.title for r in parallel] == [f"Cmd {n} child of Word" for n in range(40)]
+    assert [r.as_dict() for r in parallel] == [r.as_dict() for r in convert_files(files, settings, jobs=1)]
+
+
 def test_one_bad_file_or_rule_never_stops_the_batch_and_each_error_names_file_and_reason(tmp_path: Path) -> None:
     (tmp_path / "a_good.yml").write_text(GOOD)
     (tmp_path / "b_yaml.yml").write_text("title: [unclosed\n")
