@@ -27,7 +27,7 @@ wildcard the backends emit over the SigmaHQ corpus.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import or_
@@ -277,26 +277,19 @@ def _remove_dead_states(a: _Automaton) -> _Automaton:
                       [a.accept[s] for s in live], deterministic=a.deterministic)
 
 
-def _targets(states: list[int], transitions: list[list[Transition]], row: Callable[[int], list[int]],
-             points: list[int]) -> list[tuple[int, int, int]]:
-    """(min, max, set of target states as a bit mask) for the elementary intervals of a state set:
-    cut at its own transitions' bounds when they are few, else from the states' rows over all classes."""
-    few = [t for s in states for t in transitions[s]]
-    if len(few) <= 8:
-        cuts = sorted({lo for lo, _, _ in few} | {hi + 1 for _, hi, _ in few})
-        found = []
-        for lo, nxt in zip(cuts, cuts[1:], strict=False):
-            target = 0
-            for t_lo, t_hi, dest in few:
-                if t_lo <= lo <= t_hi:
-                    target |= 1 << dest
-            if target:
-                found.append((lo, nxt - 1, target))
-        return found
-    targets = row(states[0])
-    for state in states[1:]:
-        targets = list(map(or_, targets, row(state)))
-    return [(points[k], points[k + 1] - 1, target) for k, target in enumerate(targets) if target]
+def _few_targets(few: list[Transition]) -> list[tuple[int, int, int]]:
+    """(min, max, set of target states as a bit mask) for the elementary intervals of a state set with few
+    transitions, cut at their own bounds (more transitions: `_Meter.determinize` ORs the states' rows)."""
+    cuts = sorted({lo for lo, _, _ in few} | {hi + 1 for _, hi, _ in few})
+    found = []
+    for lo, nxt in zip(cuts, cuts[1:], strict=False):
+        target = 0
+        for t_lo, t_hi, dest in few:
+            if t_lo <= lo <= t_hi:
+                target |= 1 << dest
+        if target:
+            found.append((lo, nxt - 1, target))
+    return found
 
 
 class _Meter:
@@ -329,14 +322,18 @@ class _Meter:
             return built
 
         accept_mask = sum(1 << s for s, acc in enumerate(a.accept) if acc)
-        result = _Automaton([[]], [a.accept[0]], deterministic=True)
+        spans = [(points[k], points[k + 1] - 1) for k in range(classes)]
+        transitions = a.transitions
+        out_transitions: list[list[Transition]] = [[]]
+        out_accept = [a.accept[0]]
         numbers = {1: 0}
         worklist: deque[int] = deque([1])
         effort = 0
-        while worklist:
+        cap = self.cap
+        while worklist:  # hot loop: locals and inlined helpers on purpose
             subset = worklist.popleft()
             effort += subset.bit_count()
-            if effort >= self.cap:
+            if effort >= cap:
                 self.effort = max(self.effort, effort)
                 raise _EffortExceeded
             states = []
@@ -345,17 +342,27 @@ class _Meter:
                 low = rest & -rest
                 rest ^= low
                 states.append(low.bit_length() - 1)
-            out = result.transitions[numbers[subset]]
-            for lo, hi, target in _targets(states, a.transitions, row, points):
+            few = [t for s in states for t in transitions[s]]
+            if len(few) <= 8:
+                found = _few_targets(few)
+            else:
+                targets = row(states[0])
+                for state in states[1:]:
+                    targets = list(map(or_, targets, row(state)))
+                found = [(*spans[k], target) for k, target in enumerate(targets) if target]
+            out = out_transitions[numbers[subset]]
+            for lo, hi, target in found:
                 number = numbers.get(target)
                 if number is None:
-                    number = numbers[target] = result.create_state()
-                    result.accept[number] = bool(target & accept_mask)
+                    number = numbers[target] = len(out_accept)
+                    out_transitions.append([])
+                    out_accept.append(bool(target & accept_mask))
                     worklist.append(target)
                 if out and out[-1][2] == number and out[-1][1] + 1 == lo:  # finishState merges these
                     out[-1] = (out[-1][0], hi, number)
                 else:
                     out.append((lo, hi, number))
+        result = _Automaton(out_transitions, out_accept, deterministic=True)
         self.effort = max(self.effort, effort)
         return result
 
@@ -393,16 +400,23 @@ def _minimal(a: _Automaton) -> _Automaton:
                 k += 1
             row.append(ordered[k][2] if k < len(ordered) and ordered[k][0] <= point else -1)
         table.append(row)
-    block = [1 if acc else 0 for acc in a.accept]
+    # Refinement only needs distinct columns (classes every state maps alike, as the case forms of a letter,
+    # tell nothing apart); the dead state (-1) is the extra last entry of `block`, in a block of its own.
+    columns = list(dict.fromkeys(zip(*table, strict=True)))
+    narrow = [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in table]
+    block = [1 if acc else 0 for acc in a.accept] + [-1]
+    get = block.__getitem__
+    count = len(set(block))
     while True:
         signatures: dict[tuple[int, ...], int] = {}
-        new_block = []
-        for s, row in enumerate(table):
-            key = (block[s], *(block[d] if d >= 0 else -1 for d in row))
-            new_block.append(signatures.setdefault(key, len(signatures)))
-        if len(signatures) == len(set(block)):
+        new_block = [signatures.setdefault((block[s], *map(get, row)), len(signatures))
+                     for s, row in enumerate(narrow)]
+        if len(signatures) + 1 == count:
             break
-        block = new_block
+        block = new_block + [-1]
+        get = block.__getitem__
+        count = len(signatures) + 1
+    block.pop()
     # number the blocks with the initial state's block first
     order = {block[0]: 0}
     for b in block:
@@ -976,13 +990,63 @@ def star_pattern_bound(pattern: Pattern) -> int | None:
     of s_1 … s_j that are suffixes of w: all of them are suffixes of the longest one. So a DFA state is fixed
     by j and that longest prefix: at most (g + 1) × (n + 1) states (n characters), each a set of at most
     n + w + 2 NFA states (w: the `*`, adjacent ones counted each). Non-ASCII characters are left to the replay (their UTF-8 form has a step of its
-    own), as are `?` wildcards (they make the automaton exponential: `*a??????????????*`)."""
+    own), as are `?` wildcards (they make the automaton exponential: `*a??????????????*`).
+
+    One segment with a single `*` on either side or both (`*text*`, the commonest) has the tighter
+    `aho_corasick_bound` of its text: computed on the lowercase text, whose borders include those under
+    either case mode (coarser classes only lengthen failure chains), so it holds case-sensitive or not."""
     if any(part is Wildcard.SINGLE for part in pattern.parts) or not pattern.text.isascii():
         return None
     n = len(pattern.text)
     g = sum(1 for part in pattern.parts if isinstance(part, str))
     w = len(pattern.parts) - g
-    return (g + 1) * (n + 1) * (n + w + 2)
+    bound = (g + 1) * (n + 1) * (n + w + 2)
+    parts = pattern.parts
+    core = parts[1:] if parts and parts[0] is Wildcard.MULTI else parts
+    core = core[:-1] if core and core[-1] is Wildcard.MULTI else core
+    if len(core) == 1 and len(parts) > 1 and isinstance(core[0], str):  # `*text*`, `*text`, `text*`
+        bound = min(bound, aho_corasick_bound([core[0].lower()]))
+    return bound
+
+
+def aho_corasick_bound(texts: Sequence[str]) -> int:
+    """An upper bound of Lucene's determinization effort for an alternation of plain texts (`(t1|t2|…)`,
+    with or without `.*` around; each character one class, classes equal or disjoint).
+
+    Why: the alternation's own determinization processes at most one state set per trie node (effort at most
+    the number of characters + 1). Around it, `.*(…).*` is determinized to sets fixed by the Aho-Corasick
+    state of the input (its longest suffix that is a prefix of some text: the other active states are the
+    prefixes on its failure chain) and whether some text was already seen: at most 2 sets per trie node,
+    each of at most (failure chain length + 2) states (the two `.*` loops).
+    """
+    children: list[dict[str, int]] = [{}]
+    for text in texts:
+        node = 0
+        for char in text:
+            nxt = children[node].get(char)
+            if nxt is None:
+                nxt = len(children)
+                children.append({})
+                children[node][char] = nxt
+            node = nxt
+    fail = [0] * len(children)
+    chain = [1] * len(children)  # trie prefixes among the node's suffixes, the empty one included
+    queue = list(children[0].values())
+    for node in queue:
+        chain[node] = 2
+    head = 0
+    while head < len(queue):
+        node = queue[head]
+        head += 1
+        for char, child in children[node].items():
+            state = fail[node]
+            while state and char not in children[state]:
+                state = fail[state]
+            fail[child] = children[state].get(char, 0) if children[state].get(char, 0) != child else 0
+            chain[child] = chain[fail[child]] + 1
+            queue.append(child)
+    return max(sum(len(t) for t in texts) + 2, 2 * sum(c + 2 for c in chain))
+
 
 
 @lru_cache(maxsize=16384)

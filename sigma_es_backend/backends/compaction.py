@@ -99,7 +99,7 @@ def _close(chunk: list[int], alternatives: Sequence[Alternative | None], lead: b
     regexp = (".*" if lead else "") + "(" + members + ")" + (".*" if trail else "")
     literals = [alternatives[i].literal for i in chunk]  # type: ignore[union-attr]
     if all(literals) and len({ci for _, ci in literals}) == 1:  # type: ignore[misc]
-        fits = aho_corasick_bound([text for text, _ in literals]) < automaton.EFFORT_CAP  # type: ignore[misc]
+        fits = automaton.aho_corasick_bound([text for text, _ in literals]) < automaton.EFFORT_CAP  # type: ignore[misc]
     else:
         fits = False
     try:
@@ -112,45 +112,6 @@ def _close(chunk: list[int], alternatives: Sequence[Alternative | None], lead: b
     half = len(chunk) // 2
     _close(chunk[:half], alternatives, lead, trail, regexps, leftovers)
     _close(chunk[half:], alternatives, lead, trail, regexps, leftovers)
-
-
-def aho_corasick_bound(texts: Sequence[str]) -> int:
-    """An upper bound of Lucene's determinization effort for an alternation of plain texts (`(t1|t2|…)`,
-    with or without `.*` around; each character one class, classes equal or disjoint).
-
-    Why: the alternation's own determinization processes at most one state set per trie node (effort at most
-    the number of characters + 1). Around it, `.*(…).*` is determinized to sets fixed by the Aho-Corasick
-    state of the input (its longest suffix that is a prefix of some text: the other active states are the
-    prefixes on its failure chain) and whether some text was already seen: at most 2 sets per trie node,
-    each of at most (failure chain length + 2) states (the two `.*` loops).
-    """
-    children: list[dict[str, int]] = [{}]
-    for text in texts:
-        node = 0
-        for char in text:
-            nxt = children[node].get(char)
-            if nxt is None:
-                nxt = len(children)
-                children.append({})
-                children[node][char] = nxt
-            node = nxt
-    fail = [0] * len(children)
-    chain = [1] * len(children)  # trie prefixes among the node's suffixes, the empty one included
-    queue = list(children[0].values())
-    for node in queue:
-        chain[node] = 2
-    head = 0
-    while head < len(queue):
-        node = queue[head]
-        head += 1
-        for char, child in children[node].items():
-            state = fail[node]
-            while state and char not in children[state]:
-                state = fail[state]
-            fail[child] = children[state].get(char, 0) if children[state].get(char, 0) != child else 0
-            chain[child] = chain[fail[child]] + 1
-            queue.append(child)
-    return max(sum(len(t) for t in texts) + 2, 2 * sum(c + 2 for c in chain))
 
 
 def clause_count(query: dict[str, Any]) -> int:

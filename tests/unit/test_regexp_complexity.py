@@ -6,6 +6,7 @@ tests/live/test_regexp_complexity_live.py checks the same borders (and the corpu
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -180,3 +181,50 @@ def test_dsl_query_format_is_not_lenient() -> None:
     import json
     (body,) = convert(rule("fieldA: 'x'"), "es_lucene", "dsl_query", pipeline=RAW)
     assert json.loads(body)["query"]["query_string"]["lenient"] is False
+
+
+def _one_segment_efforts(pattern: Pattern) -> list[int]:
+    """The replay's efforts of a pattern in every form the backends emit it: wildcard query (case-sensitive,
+    case_insensitive) and regexp (case-sensitive, case classes)."""
+    efforts = []
+    for case_insensitive in (False, True):
+        efforts.append(automaton.wildcard_complexity.__wrapped__(pattern, case_insensitive).effort)
+        regexp = escaping.regexp_from_pattern(pattern, case_insensitive)
+        efforts.append(automaton.regexp_complexity.__wrapped__(regexp).effort)
+    return efforts
+
+
+def test_one_segment_bound_exhaustively() -> None:
+    """`*text*`, `*text`, `text*` over {a, A, b}, every text up to 6 characters: the Aho-Corasick bound of the
+    lowercase text is never below the replay (case pairs and repetitions are the hard cases)."""
+    for length in range(1, 7):
+        for chars in itertools.product("aAb", repeat=length):
+            text = "".join(chars)
+            for parts in ((Wildcard.MULTI, text, Wildcard.MULTI), (Wildcard.MULTI, text), (text, Wildcard.MULTI)):
+                pattern = Pattern(parts)
+                bound = automaton.star_pattern_bound(pattern)
+                assert bound is not None
+                assert max(_one_segment_efforts(pattern)) <= bound, pattern
+
+
+def test_one_segment_bound_on_long_texts() -> None:
+    """Long repetitive texts (the worst for failure chains) up to 120 characters, where the bound is the
+    Aho-Corasick one (far below the general cubic bound)."""
+    rng = random.Random(11)
+    for _ in range(60):
+        alphabet = rng.choice(["a", "aA", "ab", "aB-", "abc", "xyz\\\\"])
+        unit = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5)))
+        text = (unit * 40)[:rng.randint(20, 120)] + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4)))
+        pattern = Pattern((Wildcard.MULTI, text, Wildcard.MULTI))
+        bound = automaton.star_pattern_bound(pattern)
+        assert bound is not None and bound <= automaton.aho_corasick_bound([text.lower()])
+        assert max(_one_segment_efforts(pattern)) <= bound, pattern
+
+
+def test_one_segment_bound_spares_long_texts_the_replay() -> None:
+    # a 400-character base64 text (as in PowerShell rules): the cubic bound exceeds the limit, this one does not
+    rng = random.Random(5)
+    text = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") for _ in range(400))
+    pattern = Pattern((Wildcard.MULTI, text, Wildcard.MULTI))
+    assert 2 * 401 * 404 >= automaton.EFFORT_CAP
+    assert automaton.star_pattern_bound(pattern) < automaton.EFFORT_CAP

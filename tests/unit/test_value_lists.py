@@ -167,7 +167,7 @@ def test_aho_corasick_bound_is_an_upper_bound() -> None:
         alphabet = rng.choice(["ab", "aab", "0123456789abcdef", "a"])
         texts = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
                         for _ in range(rng.randint(2, 25))})
-        bound = compaction.aho_corasick_bound(texts)
+        bound = automaton.aho_corasick_bound(texts)
         for case_insensitive in (False, True):
             members = "|".join(escaping.regexp_from_pattern(Pattern((t,)), case_insensitive) for t in texts)
             for lead, trail in ((True, True), (False, True), (True, False)):
