@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opensearchpy import OpenSearch
+from opensearchpy.exceptions import OpenSearchException
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,33 @@ class Connection:
         if self.api_key:
             kwargs["headers"] = {"Authorization": f"ApiKey {self.api_key}"}
         return OpenSearch(self.url, **kwargs)
+
+
+# Dynamic OpenSearch cluster settings that bound a query, by the backend option that declares each.
+QUERY_LIMIT_SETTINGS = {
+    "max_query_string_length": "search.query.max_query_string_length",
+    "max_clause_count": "indices.query.bool.max_clause_count",
+}
+
+
+def query_limits(client: OpenSearch) -> dict[str, int]:
+    """The cluster's effective query limits as backend options (`max_query_string_length`,
+    `max_clause_count`), so rules are converted for the cluster they run on: a raised limit lets a long
+    rule convert instead of being refused. Empty when the settings cannot be read (e.g. no cluster monitor
+    privilege): the backends then assume the defaults, which refuses more, never less."""
+    try:
+        settings = client.cluster.get_settings(include_defaults=True, flat_settings=True)
+    except OpenSearchException:
+        return {}
+    limits: dict[str, int] = {}
+    for option, setting in QUERY_LIMIT_SETTINGS.items():
+        # transient overrides persistent overrides the default
+        for scope in ("transient", "persistent", "defaults"):
+            value = settings.get(scope, {}).get(setting)
+            if value is not None:
+                limits[option] = int(value)
+                break
+    return limits
 
 
 def engine_of(client: OpenSearch) -> str:

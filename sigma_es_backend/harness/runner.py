@@ -22,6 +22,7 @@ from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import query_string_query
 from sigma_es_backend.conversion import iter_rule_files
 from sigma_es_backend.events.readers import Record, read_records
+from sigma_es_backend.harness.connection import query_limits
 from sigma_es_backend.harness.eql_eval import eql_hits
 from sigma_es_backend.harness.ingest import ingest
 from sigma_es_backend.harness.samples import SampleSet, SampleTest, index_samples
@@ -204,12 +205,15 @@ def run(client: OpenSearch, rule_paths: Iterable[Path], samples_dir: Path,
         on_report: Callable[[RuleReport], Any] | None = None, shared_index: bool = False) -> list[RuleReport]:
     """Test every rule under `rule_paths` that has samples under `samples_dir`; one report per rule.
 
+    Rules are converted for the cluster: on OpenSearch with its effective query length and clause limits.
     Each test gets an index of its own; with `shared_index` all tests share one index (created and
     deleted here) and each query is filtered on the test's label: the same hits, far fewer index
     creations (what makes the 122 SigmaHQ sample sets fast enough for CI)."""
     samples = index_samples(samples_dir)
     reports: list[RuleReport] = []
-    options = {"es_lucene": {"engine": engine}, "es_dsl": {"engine": engine}}
+    # converted for this cluster: its engine and (OpenSearch) its query limits
+    limits = query_limits(client) if engine == "opensearch" else {}
+    options = {"es_lucene": {"engine": engine, **limits}, "es_dsl": {"engine": engine, **limits}}
     shared = f"{index_prefix}-shared-{uuid.uuid4().hex[:12]}" if shared_index else None
     try:
         for path, document, read_error in _rule_documents(rule_paths):

@@ -52,10 +52,10 @@ EVENTS = [sysmon_process(1, "C:\\Windows\\System32\\whoami.exe", "whoami /all"),
           sysmon_process(3, "C:\\Windows\\System32\\hostname.exe", "hostname")]
 
 
-def sample_set(root: Path, rule_id: str, match_count: int | None) -> None:
+def sample_set(root: Path, rule_id: str, match_count: int | None, events: list[dict] = EVENTS) -> None:
     directory = root / "regression_data" / "rules" / rule_id
     directory.mkdir(parents=True)
-    (directory / f"{rule_id}.json").write_text("\n".join(json.dumps(e) for e in EVENTS))
+    (directory / f"{rule_id}.json").write_text("\n".join(json.dumps(e) for e in events))
     count = f"\n      match_count: {match_count}" if match_count is not None else ""
     (directory / "info.yml").write_text(
         f"id: 0\nrule_metadata:\n  - id: {rule_id}\nregression_tests_info:\n    - name: t\n      type: evtx\n"
@@ -129,3 +129,57 @@ def test_ingest_loads_ecs_documents_and_reports_bad_records(tmp_path, opensearch
         assert mapping["process"]["properties"]["command_line"]["type"] == "keyword"
     finally:
         opensearch.indices.delete(index=index, ignore_unavailable=True)
+
+
+# 1,000 `contains` values: as query_string (case-insensitive regexps, compacted) about 80,000 characters,
+# over OpenSearch's default search.query.max_query_string_length (32,000).
+LONG_VALUES = "\n".join(f"            - 'npm install evil-pkg-{i:04d}'" for i in range(1000))
+LONG_RULE = f"""
+title: Long value list
+id: 99999999-2222-3333-4444-555555555555
+status: test
+logsource: {{category: process_creation, product: windows}}
+detection:
+    sel:
+        CommandLine|contains:
+{LONG_VALUES}
+    condition: sel
+level: high
+"""
+
+LONG_RULE_EVENTS = [
+    sysmon_process(1, "C:\\Program Files\\nodejs\\node.exe", "cmd /c NPM INSTALL Evil-Pkg-0500 --save"),
+    sysmon_process(2, "C:\\Program Files\\nodejs\\node.exe", "npm install evil-pkg-0999"),
+    sysmon_process(3, "C:\\Program Files\\nodejs\\node.exe", "npm install evil-pkg-1x00"),
+]
+
+
+def test_harness_converts_for_the_clusters_query_length_limit(tmp_path, opensearch, opensearch_url) -> None:
+    """The harness reads the cluster's effective search.query.max_query_string_length: at the default the
+    long es_lucene query is refused naming the setting; with the setting raised the same rule runs and
+    finds exactly its two events (es_dsl, not bound by it, passes either way)."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "long.yml").write_text(LONG_RULE)
+    sample_set(tmp_path, "99999999-2222-3333-4444-555555555555", 2, LONG_RULE_EVENTS)
+    args = ["test", "--samples", str(tmp_path), "--index-prefix", PREFIX, "--json", "-t", "es_lucene",
+            "-t", "es_dsl", str(rules)]
+
+    def outcomes() -> dict[str, tuple[str, int | None, str | None]]:
+        result = CliRunner().invoke(cli, args, env=env(opensearch_url))
+        line = json.loads(result.stdout.splitlines()[0])
+        return {o["target"]: (o["status"], o["hits"], o["reason"]) for o in line["outcomes"]}
+
+    setting = "search.query.max_query_string_length"
+    assert opensearch.cluster.get_settings(flat_settings=True)["transient"].get(setting) is None
+    at_default = outcomes()
+    assert at_default["es_dsl"] == ("pass", 2, None)
+    status, _, reason = at_default["es_lucene"]
+    assert status == "error" and f"{setting} 32000" in reason, at_default
+    opensearch.cluster.put_settings(body={"transient": {setting: 100_000}})
+    try:
+        raised = outcomes()
+    finally:
+        opensearch.cluster.put_settings(body={"transient": {setting: None}})
+    assert raised == {"es_lucene": ("pass", 2, None), "es_dsl": ("pass", 2, None)}
+    assert leftover_indices(opensearch) == []

@@ -43,3 +43,20 @@ def test_sigmahq_regression_samples(opensearch, shared_dir, capsys) -> None:
             print(f"regression: now passing, drop from {KNOWN.name}: {entry}")
     assert summary.tested >= 120  # every sample set with a rule in the corpus ran
     assert unexpected == []
+
+
+def test_shai_hulud_es_lucene_passes_once_the_query_string_limit_is_raised(opensearch, shared_dir) -> None:
+    """The one es_lucene non-pass that is a cluster setting, not a limit of the language: its query string
+    (100,066 characters even compacted) is over OpenSearch's default search.query.max_query_string_length
+    (32,000), so at the default it is refused (regression_known_failures.yml). The harness converts for the
+    cluster's effective limit: raised, the same rule passes on its SigmaHQ sample."""
+    sigma = shared_dir / "sigma"
+    rule = next(sigma.glob("rules*/**/proc_creation_win_mal_shai_hulud_malicious_npm_package_installation.yml"))
+    setting = "search.query.max_query_string_length"
+    opensearch.cluster.put_settings(body={"transient": {setting: 200_000}})
+    try:
+        reports = run(opensearch, [rule], sigma / "regression_data", targets=["es_lucene"],
+                      engine=engine_of(opensearch), index_prefix="i5-regression-long")
+    finally:
+        opensearch.cluster.put_settings(body={"transient": {setting: None}})
+    assert [(o.target, o.status, o.hits) for r in reports for o in r.outcomes] == [("es_lucene", "pass", 1)]
