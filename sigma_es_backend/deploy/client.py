@@ -7,13 +7,14 @@ could create a second object). Credentials never appear in messages, reprs or lo
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+
+from sigma_es_backend.connection import Connection
 
 RETRY_STATUS_IDEMPOTENT = frozenset({500, 502, 503, 504})
 
@@ -24,27 +25,6 @@ class DeployError(Exception):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Connection:
-    url: str
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    api_key: str | None = field(default=None, repr=False)
-    ca_cert: str | None = None
-    verify: bool = True
-    space: str | None = None  # Kibana space
-
-    @classmethod
-    def from_options(cls, url: str, username: str | None = None, password: str | None = None,
-                     api_key: str | None = None, ca_cert: str | None = None, insecure: bool = False,
-                     space: str | None = None) -> Connection:
-        """Options win; else SIGMA_ES_USERNAME / SIGMA_ES_PASSWORD / SIGMA_ES_API_KEY / SIGMA_ES_CA_CERT."""
-        env = os.environ
-        return cls(url.rstrip("/"), username or env.get("SIGMA_ES_USERNAME") or None,
-                   password or env.get("SIGMA_ES_PASSWORD") or None, api_key or env.get("SIGMA_ES_API_KEY") or None,
-                   ca_cert or env.get("SIGMA_ES_CA_CERT") or None, not insecure, space)
 
 
 @dataclass(frozen=True)

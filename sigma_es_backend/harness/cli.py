@@ -12,7 +12,8 @@ from typing import Any
 import click
 from opensearchpy.exceptions import OpenSearchException
 
-from sigma_es_backend.harness.connection import Connection, engine_of
+from sigma_es_backend.connection import Connection
+from sigma_es_backend.harness.connection import engine_of
 from sigma_es_backend.harness.ingest import ingest as ingest_records
 from sigma_es_backend.harness.ingest import iter_records
 from sigma_es_backend.harness.runner import HARNESS_TARGETS, RuleReport, run, summarize

@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from sigma_es_backend.cli import cli
-from sigma_es_backend.deploy.client import Connection, DeployError, HttpClient, Request
+from sigma_es_backend.connection import Connection
+from sigma_es_backend.deploy.client import DeployError, HttpClient, Request
 from sigma_es_backend.deploy.kibana import KibanaRules
 from sigma_es_backend.deploy.opensearch_alerting import AlertingMonitors
 from sigma_es_backend.deploy.sync import desired_objects
