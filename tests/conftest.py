@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from sigma.collection import SigmaCollection
 
 from sigma_es_backend.backends import backends
@@ -30,3 +31,14 @@ def convert(rule_yaml: str, target: str, output_format: str = "default", pipelin
     """Convert one inline rule with the given target (ECS pipeline unless another is given)."""
     backend = backends[target](processing_pipeline=pipeline if pipeline is not None else ecs_pipeline())
     return backend.convert(SigmaCollection.from_yaml(rule_yaml), output_format)
+
+
+def inline_rule(selection: dict | list, title: str = "Test") -> str:
+    """The YAML of a rule over the test log source (category test_category, product test_product: nothing
+    maps its fields) with one selection `sel` holding `selection`; values are written by the YAML dumper,
+    so any string (quotes, backslashes, control characters) reaches the rule unchanged."""
+    return yaml.safe_dump({
+        "title": title, "status": "test",
+        "logsource": {"category": "test_category", "product": "test_product"},
+        "detection": {"sel": selection, "condition": "sel"},
+    }, sort_keys=False, allow_unicode=True)

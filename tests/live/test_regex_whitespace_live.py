@@ -12,23 +12,14 @@ from sigma.processing.pipeline import ProcessingPipeline
 
 from sigma_es_backend.backends import backends
 from sigma_es_backend.backends.common import query_string_query
+from tests.conftest import inline_rule
 
 EVENTS = {"space": "a b", "tab": "a\tb", "newline": "a\nb", "cr": "a\rb", "formfeed": "a\fb", "vt": "a\x0bb",
           "none": "ab", "letter": "axb", "nbsp": "a\u00a0b"}
 
 
 def rule(regexp: str) -> str:
-    return f"""
-title: Whitespace
-status: test
-logsource:
-    category: test_category
-    product: test_product
-detection:
-    sel:
-        CommandLine|re: '{regexp}'
-    condition: sel
-"""
+    return inline_rule({"CommandLine|re": regexp}, title="Whitespace")
 
 
 @pytest.mark.parametrize(("regexp", "expected"), [

@@ -13,21 +13,11 @@ from sigma.processing.pipeline import ProcessingPipeline
 
 from sigma_es_backend.backends import backends, compaction
 from sigma_es_backend.backends.common import query_string_query
+from tests.conftest import inline_rule
 
 NUMBERS = [f"{i:04d}-{i * 37 % 10000:04d}" for i in range(1100)]
 SPECIAL = ["ÄrGer", "a*b", "q?z", "C:\\Temp\\", "x/y"]
-RULE = """
-title: Huge list
-status: test
-logsource:
-    category: test_category
-    product: test_product
-detection:
-    sel:
-        CommandLine|contains:
-{items}
-    condition: sel
-""".format(items="\n".join(f"            - '{v}'" for v in NUMBERS + SPECIAL))
+RULE = inline_rule({"CommandLine|contains": NUMBERS + SPECIAL}, title="Huge list")
 EVENTS = {
     "first": "run 0000-0000 now",
     "last": "x1099-0663x",

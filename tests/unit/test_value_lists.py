@@ -14,25 +14,13 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.processing.pipeline import ProcessingPipeline
 
 from sigma_es_backend.backends import compaction
-from tests.conftest import convert
+from tests.conftest import convert, inline_rule
 
 RAW = ProcessingPipeline()
 
 
 def rule(values: list[str], modifier: str = "|contains") -> str:
-    items = "\n".join(f"            - '{v}'" for v in values)
-    return f"""
-title: Value list
-status: test
-logsource:
-    category: test_category
-    product: test_product
-detection:
-    sel:
-        CommandLine{modifier}:
-{items}
-    condition: sel
-"""
+    return inline_rule({f"CommandLine{modifier}": values}, title="Value list")
 
 
 def numbers(count: int) -> list[str]:
@@ -130,18 +118,7 @@ def test_lucene_query_string_over_the_opensearch_limit_fails_naming_the_setting(
 
 
 def test_too_many_leaves_even_compacted_fails_naming_the_setting() -> None:
-    fields = "\n".join(f"        - Field{i}: 'v{i}'" for i in range(1100))
-    yaml = f"""
-title: Many fields
-status: test
-logsource:
-    category: test_category
-    product: test_product
-detection:
-    sel:
-{fields}
-    condition: sel
-"""
+    yaml = inline_rule([{f"Field{i}": f"v{i}"} for i in range(1100)], title="Many fields")
     from sigma.collection import SigmaCollection
     for target in ("es_dsl", "es_lucene"):
         with pytest.raises(SigmaFeatureNotSupportedByBackendError,
