@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import or_
 
+from sigma_es_backend.backends.escaping import case_variants
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 
 # Operations.DEFAULT_DETERMINIZE_WORK_LIMIT: the default of `max_determinized_states` (DSL regexp, query_string)
@@ -979,46 +980,117 @@ def regexp_complexity(regexp: str) -> Complexity:
     return Complexity(meter.effort, meter.repeat_states)
 
 
-def star_pattern_bound(pattern: Pattern) -> int | None:
-    """An upper bound of the determinization effort of a Sigma pattern made of ASCII text and `*` only, as a
-    wildcard query or as the regexp `regexp_from_pattern` writes (`.*` and one class per character, the case
-    forms of one character); None for other patterns.
+@lru_cache(maxsize=32768)  # bulk conversion checks the same values in many rules
+def star_pattern_bound(pattern: Pattern, below: int | None = None) -> int | None:
+    """An upper bound of the determinization effort of a Sigma pattern made of text and `*` only, as a
+    wildcard query (case-sensitive or OpenSearch's case-insensitive form) or as the regexp
+    `regexp_from_pattern` writes (`.*` and one class per character, the case forms of one character);
+    None for other patterns. below: the caller only asks whether the bound is under it (a closed form under
+    it may then be returned instead of the tighter trie bound, see `aho_corasick_bound`).
 
-    Why: map each character to its class (ASCII case forms of one character are equal or disjoint classes),
-    and the pattern is literal segments s_1 … s_g between `*`. After an input w, the NFA states active are
-    the completed `*` positions and, for the segments up to the first one not yet matched (j), the prefixes
-    of s_1 … s_j that are suffixes of w: all of them are suffixes of the longest one. So a DFA state is fixed
-    by j and that longest prefix: at most (g + 1) × (n + 1) states (n characters), each a set of at most
-    n + w + 2 NFA states (w: the `*`, adjacent ones counted each). Non-ASCII characters are left to the replay (their UTF-8 form has a step of its
-    own), as are `?` wildcards (they make the automaton exponential: `*a??????????????*`).
+    Why: map each character to its class (the case forms of one character: equal or disjoint classes, see
+    `_case_key`), and the pattern is literal segments s_1 … s_g between `*`. After an input w, the NFA
+    states active are the completed `*` positions and, for the segments up to the first one not yet matched
+    (j), the prefixes of s_1 … s_j that are suffixes of w: all of them are suffixes of the longest one. So a
+    DFA state is fixed by j and that longest prefix: at most (g + 1) × (n + 1) states (n characters), each a
+    set of at most n + w + 2 NFA states (w: the `*`, adjacent ones counted each). `?` wildcards are left to
+    the replay (they make the automaton exponential: `*a??????????????*`).
 
     One segment with a single `*` on either side or both (`*text*`, the commonest) has the tighter
-    `aho_corasick_bound` of its text: computed on the lowercase text, whose borders include those under
-    either case mode (coarser classes only lengthen failure chains), so it holds case-sensitive or not."""
-    if any(part is Wildcard.SINGLE for part in pattern.parts) or not pattern.text.isascii():
-        return None
-    n = len(pattern.text)
-    g = sum(1 for part in pattern.parts if isinstance(part, str))
-    w = len(pattern.parts) - g
-    bound = (g + 1) * (n + 1) * (n + w + 2)
+    `aho_corasick_bound` of its text, computed on the class keys of its characters (ASCII: the lowercase
+    text), whose borders include those under every form (finer classes only shorten failure chains); its
+    DFA has at most 2 × (n + 1) states (2 sets per trie node).
+
+    Non-ASCII characters add the determinization of the UTF-8 automaton: `utf8_bound` of those DFA states,
+    with the non-ASCII places where a transition may end (`_non_ascii_cuts`).
+    """
     parts = pattern.parts
+    if any(part is Wildcard.SINGLE for part in parts):
+        return None
+    text = pattern.text
+    ascii_only = text.isascii()
+    keys = text.lower() if ascii_only else _case_keys(text)
+    if keys is None:
+        return None
+    n = len(text)
+    g = sum(1 for part in parts if isinstance(part, str))
+    w = len(parts) - g
+    states = (g + 1) * (n + 1)
+    bound = states * (n + w + 2)
     core = parts[1:] if parts and parts[0] is Wildcard.MULTI else parts
     core = core[:-1] if core and core[-1] is Wildcard.MULTI else core
     if len(core) == 1 and len(parts) > 1 and isinstance(core[0], str):  # `*text*`, `*text`, `text*`
-        bound = min(bound, aho_corasick_bound([core[0].lower()]))
+        bound = min(bound, aho_corasick_bound([keys], below))
+        states = min(states, 2 * (n + 1))
+    if not ascii_only:
+        bound = max(bound, utf8_bound(states, _non_ascii_cuts(text)))
     return bound
 
 
-def aho_corasick_bound(texts: Sequence[str]) -> int:
+def utf8_bound(states: int, cuts: int) -> int:
+    """An upper bound of the effort of determinizing the UTF-8 automaton of a DFA (`_utf8_effort`) of at most
+    `states` states, whose transitions (merged as UTF32ToUTF8 takes them) end below MAX_CODE_POINT at a code
+    point of 128 or more at most `cuts` times per state: states × (16 + 21 × cuts).
+
+    Why: `_utf8_effort` is the number of DFA states S plus, per DFA state s, the effort of the byte-level
+    sets inside its code points. Each such set is reached by a proper prefix p of UTF-8 sequences (1 to 3
+    bytes starting with a lead byte of a multi-byte sequence), whose code points form an interval I(p) of
+    128..MAX_CODE_POINT. UTF32ToUTF8 gives each transition of s intermediate states of its own, and the
+    byte automaton of one transition is deterministic, so the set of p holds one state per transition of s
+    meeting I(p), m(p) states. With c (<= cuts) transition ends y >= 128 in s:
+    - m(p) = 1: a set of one intermediate state. `_Utf8Builder.edge` creates at most 15 per transition
+      (at most 9 for the lead sequence and 9 for the last one with their `all` chains, 15 at most in all:
+      tests check it), and only transitions reaching 128 have any: at most c + 1. So at most 15 (c + 1).
+    - m(p) >= 2: I(p) holds the end y of a transition and y + 1, and each y is in at most 3 such I(p) (the
+      proper prefixes of its sequence): at most 3 c sets, of at most 1 + (ends y inside I(p)) states, so
+      at most 3 c + 3 c in all.
+    Per DFA state 15 (c + 1) + 6 c, and S on top.
+    """
+    return states * (16 + 21 * cuts)
+
+
+@lru_cache(maxsize=4096)
+def _case_key(char: str) -> str | None:
+    """The smallest case form of `char` when its forms (`case_variants`) are a closed class (each of them has
+    the same forms): then two characters' classes are equal or disjoint, in every form the backends write.
+    None otherwise (the Kelvin sign K has the forms K, k, while k has only K, k)."""
+    forms = case_variants(char)
+    if any(case_variants(form) != forms for form in forms):
+        return None
+    return forms[0]
+
+
+def _case_keys(text: str) -> str | None:
+    keys = [_case_key(char) for char in text]
+    return None if None in keys else "".join(keys)  # type: ignore[arg-type]
+
+
+def _non_ascii_cuts(text: str) -> int:
+    """The places y | y + 1 (128 <= y < MAX_CODE_POINT) where a transition of a DFA of a star pattern may end:
+    its transitions are `*` (every code point) and the characters' classes (case forms, in any form the
+    backends write), so their targets change only around a code point x of a class: x - 1 | x, x | x + 1."""
+    places = {y for char in set(text) for x in map(ord, case_variants(char)) for y in (x - 1, x)}
+    return sum(1 for y in places if 128 <= y < MAX_CODE_POINT)
+
+
+def aho_corasick_bound(texts: Sequence[str], below: int | None = None) -> int:
     """An upper bound of Lucene's determinization effort for an alternation of plain texts (`(t1|t2|…)`,
-    with or without `.*` around; each character one class, classes equal or disjoint).
+    with or without `.*` around; each character one class, classes equal or disjoint). below: the caller
+    only asks whether the bound is under it; the closed form max(N + 2, 6 + Σ L (L + 7)) (N characters,
+    texts of L characters) is returned when under it, without building the trie.
 
     Why: the alternation's own determinization processes at most one state set per trie node (effort at most
     the number of characters + 1). Around it, `.*(…).*` is determinized to sets fixed by the Aho-Corasick
     state of the input (its longest suffix that is a prefix of some text: the other active states are the
     prefixes on its failure chain) and whether some text was already seen: at most 2 sets per trie node,
-    each of at most (failure chain length + 2) states (the two `.*` loops).
+    each of at most (failure chain length + 2) states (the two `.*` loops). A failure chain is at most the
+    node's depth + 1 long (failure links go strictly up), hence the closed form: 2 × 3 for the root and
+    2 × Σ (d + 3) over the depths d = 1 … L of each text's nodes (fewer when texts share prefixes).
     """
+    if below is not None:
+        quick = max(sum(map(len, texts)) + 2, 6 + sum(len(t) * (len(t) + 7) for t in texts))
+        if quick < below:
+            return quick
     children: list[dict[str, int]] = [{}]
     for text in texts:
         node = 0

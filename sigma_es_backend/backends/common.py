@@ -192,8 +192,9 @@ def _printable(text: str) -> str:
 
 
 def _plainly_fits(pattern: Pattern, work_limit: int) -> bool:
-    bound = automaton.star_pattern_bound(pattern)
-    return bound is not None and bound < work_limit * automaton.EFFORT_PER_WORK_UNIT
+    limit = work_limit * automaton.EFFORT_PER_WORK_UNIT
+    bound = automaton.star_pattern_bound(pattern, below=limit)
+    return bound is not None and bound < limit
 
 
 def _needs(complexity: automaton.Complexity) -> str:
