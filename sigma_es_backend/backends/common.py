@@ -164,10 +164,15 @@ def check_wildcard(pattern: Pattern, case_insensitive: bool, field: str, cond: A
             f"{automaton.DEFAULT_WORK_LIMIT}, fixed)", cond, backend)
 
 
+def clause_limit(backend: Any) -> int:
+    """The cluster's indices.query.bool.max_clause_count: `-O max_clause_count=N`, else OpenSearch's default."""
+    return int(backend.backend_options.get("max_clause_count", compaction.MAX_CLAUSE_COUNT))
+
+
 def check_clause_count(count: int, backend: Any, cond: Any) -> None:
     """Fail a query with more leaf queries than the cluster allows (`-O max_clause_count=N` declares a
     cluster whose dynamic setting indices.query.bool.max_clause_count was raised)."""
-    limit = int(backend.backend_options.get("max_clause_count", compaction.MAX_CLAUSE_COUNT))
+    limit = clause_limit(backend)
     if count > limit:
         raise unsupported(
             f"the query has {count} leaf queries (after compacting value lists into regexps), more than "

@@ -122,6 +122,12 @@ def clause_count(query: dict[str, Any]) -> int:
     return 1
 
 
+def lucene_clauses_exceed(query: str, limit: int) -> bool:
+    """lucene_clause_count(query) > limit. Its leaf queries are some of the query's colons, so a query with at
+    most `limit` colons (nearly every rule) is within the limit without the character scan."""
+    return query.count(":") > limit and lucene_clause_count(query) > limit
+
+
 def lucene_clause_count(query: str) -> int:
     """Leaf queries of a query_string as es_lucene writes it: one `field:value` (or `*:*`) per leaf, so the
     unescaped colons outside regexps and phrases."""

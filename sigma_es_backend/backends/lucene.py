@@ -34,6 +34,7 @@ from sigma.types import (
 
 from sigma_es_backend.backends import compaction, escaping, regex
 from sigma_es_backend.backends.common import (
+    FieldCapabilities,
     RuleLabelMixin,
     StringDispatchMixin,
     boolean_value,
@@ -41,6 +42,7 @@ from sigma_es_backend.backends.common import (
     check_query_string_length,
     check_regexp,
     check_wildcard,
+    clause_limit,
     field_capabilities,
     ipv4_cidr_regexp,
     keywords_error,
@@ -55,6 +57,9 @@ from sigma_es_backend.backends.fieldref import fieldref_refused
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.kibana import LUCENE, KibanaQuery
+
+# Queries LuceneBackend.match_pattern keeps (cleared when full).
+MATCH_MEMO_LIMIT = 50_000
 
 
 class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelations, detection_formats.KibanaRuleFormats,
@@ -93,8 +98,13 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         CompareOperators.GTE: ">=",
     }
     bool_values: ClassVar[dict[bool, str]] = {True: "true", False: "false"}
+    memoise_matches: ClassVar[bool] = True  # False: every value's query built anew (tests compare both)
     _depth: int = 0  # nesting of convert_condition calls (0: a rule's whole condition)
     _compact: bool = False  # value lists become regexp alternations (compaction.py)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._matches: dict[tuple[str, Pattern, FieldCapabilities], str] = {}  # see match_pattern
 
     def escape_and_quote_field(self, field_name: str) -> str:
         return escaping.lucene_field(field_name)
@@ -116,12 +126,13 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
             self._depth -= 1
             self._compact = False
         if isinstance(query, str) and self.engine == "opensearch":
-            check_clause_count(compaction.lucene_clause_count(query), self, cond)
+            if compaction.lucene_clauses_exceed(query, clause_limit(self)):
+                check_clause_count(compaction.lucene_clause_count(query), self, cond)
             check_query_string_length(len(query), self, cond)
         return query
 
     def _over_limits(self, query: str) -> bool:
-        return compaction.lucene_clause_count(query) > compaction.MAX_CLAUSE_COUNT or (
+        return compaction.lucene_clauses_exceed(query, compaction.MAX_CLAUSE_COUNT) or (
             self.engine == "opensearch" and len(query) > compaction.MAX_QUERY_STRING_LENGTH)
 
     def convert_condition_or(self, cond: ConditionOR, state: ConversionState) -> Any:
@@ -192,12 +203,27 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         return target_engine(self)
 
     def match_pattern(self, field: str, pattern: Pattern, state: ConversionState, cond: Any) -> str:
+        """The query of `field` matching `pattern`: a function of the field, the pattern and the field's
+        capabilities alone, so bulk conversion keeps each one (values recur across rules); failures are
+        not kept (their errors name the rule)."""
+        caps = field_capabilities(state, field)
+        if not self.memoise_matches:
+            return self._match_pattern(field, pattern, caps, cond)
+        key = (field, pattern, caps)
+        query = self._matches.get(key)
+        if query is None:
+            query = self._match_pattern(field, pattern, caps, cond)
+            if len(self._matches) >= MATCH_MEMO_LIMIT:
+                self._matches.clear()
+            self._matches[key] = query
+        return query
+
+    def _match_pattern(self, field: str, pattern: Pattern, caps: FieldCapabilities, cond: Any) -> str:
         # A field declared `wildcard` is queried like a keyword. On Elasticsearch query_string matches the
         # wildcard type exactly; OpenSearch's wildcard type it cannot (wildcard/regexp terms are answered
         # from n-grams alone: misses and over-matches, tests/live/test_wildcard_field_live.py), so for
         # OpenSearch the bundled index template maps ECS wildcard fields as keyword (events/templates.py)
         # and the README makes that a requirement.
-        caps = field_capabilities(state, field)
         if caps.is_text:
             raise text_field_error(field, cond, self.identifier)
         if caps.is_boolean:

@@ -6,7 +6,7 @@ a Sigma value (which characters are wildcards, which are literal) is decided onc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -31,8 +31,26 @@ class Pattern:
 
     @classmethod
     def from_sigma(cls, value: SigmaString) -> Pattern:
+        """The pattern of a SigmaString; bulk conversion meets the same values in many rules, so patterns
+        are kept by the value's parts (values holding a placeholder, which is unhashable, are not)."""
+        cased = isinstance(value, SigmaCasedString)
+        if not MEMOISE:
+            return cls._from_parts(value.s, cased)
+        key = (tuple(value.s), cased)
+        try:
+            return _FROM_SIGMA[key]
+        except KeyError:
+            pattern = _FROM_SIGMA[key] = cls._from_parts(value.s, cased)
+            if len(_FROM_SIGMA) > _FROM_SIGMA_LIMIT:
+                _FROM_SIGMA.clear()
+            return pattern
+        except TypeError:  # a placeholder in the value
+            return cls._from_parts(value.s, cased)
+
+    @classmethod
+    def _from_parts(cls, sigma_parts: Sequence[object], cased: bool) -> Pattern:
         parts: list[PatternPart] = []
-        for part in value.s:  # strings first: most parts are (a hot path of bulk conversion)
+        for part in sigma_parts:  # strings first: most parts are
             if isinstance(part, str):
                 if parts and isinstance(parts[-1], str):
                     parts[-1] += part
@@ -49,7 +67,7 @@ class Pattern:
                 parts.append(Wildcard.SINGLE)
             else:  # pragma: no cover - pySigma adds no other special characters today
                 raise SigmaValueError(f"unsupported special character {part!r} in value")
-        return cls(tuple(parts), cased=isinstance(value, SigmaCasedString))
+        return cls(tuple(parts), cased=cased)
 
     @classmethod
     def literal(cls, text: str, cased: bool = False) -> Pattern:
@@ -104,3 +122,9 @@ class Pattern:
             else:
                 parts.append(part)
         return Pattern(tuple(parts), self.cased)
+
+
+# Pattern.from_sigma's memo: (SigmaString parts, cased) → Pattern; cleared when it grows past the limit.
+_FROM_SIGMA: dict[tuple[tuple[object, ...], bool], Pattern] = {}
+_FROM_SIGMA_LIMIT = 100_000
+MEMOISE = True  # False: every pattern built anew (tests compare both)

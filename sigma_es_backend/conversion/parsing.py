@@ -16,6 +16,13 @@ _SCALARS = {tag: SafeConstructor.yaml_constructors[tag] for tag in (
     "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")}
 
 
+# _RuleLoader.resolve's memo: plain scalar text → tag.
+_PLAIN_TAGS: dict[str, str] = {}
+_PLAIN_TAGS_LIMIT = 200_000
+_MEMOISE_TAGS = True  # False: PyYAML resolves every scalar (tests compare both)
+assert not yaml.CSafeLoader.yaml_path_resolvers  # what _RuleLoader.resolve relies on
+
+
 class _Unusual(Exception):
     """The document uses something the fast builder leaves to PyYAML (merge keys, explicit tags,
     duplicate or unhashable keys, recursive aliases): pySigma's loader parses it again."""
@@ -28,6 +35,22 @@ class _RuleLoader(yaml.CSafeLoader):
     the same object again, as in PyYAML; `shared` tells whether one did (a YAML alias to a list or map)."""
 
     shared = False
+
+    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
+        """PyYAML's tag resolution (its Python code runs for every node libyaml composes): a quoted scalar
+        is a string, a plain one is resolved once per distinct text (keys and values recur across rules).
+        SafeLoader declares no path resolvers, so nothing else enters the answer."""
+        if kind is not yaml.ScalarNode or not _MEMOISE_TAGS:
+            return super().resolve(kind, value, implicit)
+        if not implicit[0]:
+            return _STR
+        tag = _PLAIN_TAGS.get(value)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_PLAIN_TAGS) >= _PLAIN_TAGS_LIMIT:
+                _PLAIN_TAGS.clear()
+            _PLAIN_TAGS[value] = tag
+        return tag
 
     def construct_document(self, node: yaml.Node) -> Any:
         self._built: dict[int, Any] = {}

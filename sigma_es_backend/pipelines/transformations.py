@@ -273,23 +273,24 @@ class HashesTransformation(_FieldRewriteTransformation):
                 item,
             )
         pattern = Pattern.from_sigma(value)
-        chars = list(pattern.chars())
-        while chars and chars[0] is Wildcard.MULTI:
-            chars.pop(0)
-        while chars and chars[-1] is Wildcard.MULTI:
-            chars.pop()
-        text = "".join(c for c in chars if isinstance(c, str))
+        parts = list(pattern.parts)  # literal runs and wildcards (IOC lists: thousands of values)
+        start, end = 0, len(parts)
+        while start < end and parts[start] is Wildcard.MULTI:
+            start += 1
+        while end > start and parts[end - 1] is Wildcard.MULTI:
+            end -= 1
+        inner = parts[start:end]
+        text = "".join(p for p in inner if isinstance(p, str))
         algorithm, sep, digest = text.partition("=")
-        if sep and not any(isinstance(c, Wildcard) for c in chars) and algorithm.upper() in self.algorithms:
-            return _linked([_item(self.algorithms[algorithm.upper()], list(digest), pattern.cased, item.source)],
-                           ConditionAND)
+        if sep and not any(isinstance(p, Wildcard) for p in inner) and algorithm.upper() in self.algorithms:
+            return _linked([_item(self.algorithms[algorithm.upper()], [digest] if digest else [], pattern.cased,
+                                  item.source)], ConditionAND)
         if sep:
             raise self.error(
                 f"field '{self.source_field}': value {value.original!r} names an unknown hash algorithm "
                 f"(known: {', '.join(sorted(self.algorithms))})",
                 item,
             )
-        parts = list(pattern.chars())
         return _linked([_item(target, parts, pattern.cased, item.source)
                         for target in dict.fromkeys(self.algorithms.values())], ConditionOR)
 

@@ -19,9 +19,11 @@ from sigma.rule import SigmaRule
 from sigma.rule.base import SigmaYAMLLoader
 
 from sigma_es_backend.backends import escaping
+from sigma_es_backend.backends import pattern as pattern_module
 from sigma_es_backend.backends.common import StringDispatchMixin
+from sigma_es_backend.backends.lucene import LuceneBackend
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
-from sigma_es_backend.conversion import ConversionSettings, iter_rule_files
+from sigma_es_backend.conversion import ConversionSettings, iter_rule_files, parsing
 from sigma_es_backend.conversion import converter as converter_module
 from sigma_es_backend.conversion.converter import Converter
 from sigma_es_backend.conversion.parsing import parse_rule_documents, parse_rule_file
@@ -60,6 +62,9 @@ def test_every_shortcut_off_gives_the_same_results_byte_for_byte(shared_dir: Pat
     monkeypatch.setattr(converter_module, "memoise_conditions", lambda collection: None)  # pySigma's parse
     monkeypatch.setattr(StringDispatchMixin, "string_dispatch_shortcut", False)  # pySigma's dispatch
     monkeypatch.setattr(transformations, "_plain_item", lambda item: False)  # field rewrites walk every rule
+    monkeypatch.setattr(parsing, "_MEMOISE_TAGS", False)  # PyYAML resolves every scalar's tag
+    monkeypatch.setattr(pattern_module, "MEMOISE", False)  # every value's Pattern built anew
+    monkeypatch.setattr(LuceneBackend, "memoise_matches", False)  # every value's Lucene query built anew
     monkeypatch.setattr(Converter, "__init__", unfiltered_init)
 
     def unmemoised_match(self: DataSourceCondition, rule) -> bool:  # the condition asked for every rule

@@ -132,6 +132,34 @@ def test_clause_counts() -> None:
     assert compaction.clause_count({"bool": {"should": [{"term": {}}, {"bool": {"must_not": [{"exists": {}}]}}]}}) == 2
 
 
+@pytest.mark.parametrize("limit", range(8))
+def test_clause_limit_check_counts_only_queries_with_enough_colons(limit: int) -> None:
+    """The colons bound the leaf queries: the exact count decides only when they exceed the limit."""
+    for query in ('a:1 OR (b:/x:y/ AND NOT c:"p:q") OR (*:* AND NOT _exists_:d)', r"a\:b:c", "a:1", "x"):
+        assert compaction.lucene_clauses_exceed(query, limit) is (compaction.lucene_clause_count(query) > limit)
+
+
+def test_a_lowered_clause_limit_is_enforced() -> None:
+    yaml = """
+title: Three fields
+status: test
+logsource:
+    category: test_category
+    product: test_product
+detection:
+    sel:
+        - A: 'v:1'
+        - B: 'v:2'
+        - C: 'v:3'
+    condition: sel
+"""
+    from sigma.collection import SigmaCollection
+    with pytest.raises(SigmaFeatureNotSupportedByBackendError, match=r"3 leaf queries .*max_clause_count 2 "):
+        backend("es_lucene", engine="opensearch", max_clause_count="2").convert(SigmaCollection.from_yaml(yaml))
+    (query,) = backend("es_lucene", engine="opensearch", max_clause_count="3").convert(SigmaCollection.from_yaml(yaml))
+    assert compaction.lucene_clause_count(query) == 3 and query.count(":") == 6
+
+
 def test_aho_corasick_bound_is_an_upper_bound() -> None:
     """The quick bound that spares the replay for chunks of plain texts never undercuts it (repetitive
     texts are the worst case)."""
