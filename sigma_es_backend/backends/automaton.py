@@ -18,8 +18,8 @@ This is a replay of Lucene 9.12.3 (OpenSearch 2.19), over intervals of code poin
 - `WildcardQuery.toAutomaton` and OpenSearch's `AutomatonQueries.toCaseInsensitiveWildcardAutomaton`
   (DSL `wildcard` with `case_insensitive`): a concatenation of one automaton per character, not minimized.
 
-Minimal DFAs are unique up to isomorphism, so minimizing with Moore's partition refinement instead of
-Hopcroft's gives the same automata and the same efforts. The live test
+Minimal DFAs are unique up to isomorphism, so minimizing over distinct alphabet columns and numbering states
+otherwise than Lucene gives the same automata and the same efforts. The live test
 (tests/live/test_regexp_complexity_live.py) holds the replay against OpenSearch for every regexp and
 wildcard the backends emit over the SigmaHQ corpus.
 """
@@ -30,7 +30,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import or_
 
 from sigma_es_backend.backends.escaping import case_variants
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
@@ -280,7 +279,7 @@ def _remove_dead_states(a: _Automaton) -> _Automaton:
 
 def _few_targets(few: list[Transition]) -> list[tuple[int, int, int]]:
     """(min, max, set of target states as a bit mask) for the elementary intervals of a state set with few
-    transitions, cut at their own bounds (more transitions: `_Meter.determinize` ORs the states' rows)."""
+    transitions, cut at their own bounds (more transitions: `_Meter.determinize` ORs the states' packed rows)."""
     cuts = sorted({lo for lo, _, _ in few} | {hi + 1 for _, hi, _ in few})
     found = []
     for lo, nxt in zip(cuts, cuts[1:], strict=False):
@@ -311,24 +310,41 @@ class _Meter:
                         | {hi + 1 for trans in a.transitions for _, hi, _ in trans})
         index = {point: i for i, point in enumerate(points)}
         classes = len(points) - 1
-        rows: dict[int, list[int]] = {}  # per state (built when needed): its targets (bit mask) per class
+        transitions = a.transitions
+        width = a.num_states
+        # Sets with more transitions OR their states' rows: each state's targets for every distinct column
+        # of the transition table (classes every state maps alike, as the case forms of a letter, share one),
+        # packed into one integer of `width` bits per column, so that a set's targets are one OR per state.
+        packed: list[int] = []
+        column_of: list[int] = []
+        shifts: list[int] = []
 
-        def row(state: int) -> list[int]:
-            built = rows.get(state)
-            if built is None:
-                built = rows[state] = [0] * classes
-                for lo, hi, dest in a.transitions[state]:
+        def pack() -> None:
+            rows = [[0] * classes for _ in transitions]
+            for row, trans in zip(rows, transitions, strict=True):
+                for lo, hi, dest in trans:
+                    bit = 1 << dest
                     for k in range(index[lo], index[hi + 1]):
-                        built[k] |= 1 << dest
-            return built
+                        row[k] |= bit
+            columns: dict[tuple[int, ...], int] = {}
+            firsts: list[int] = []
+            for k, column in enumerate(zip(*rows, strict=True)):
+                number = columns.setdefault(column, len(columns))
+                if number == len(firsts):
+                    firsts.append(k)
+                column_of.append(number)
+            shifts.extend(range(0, width * len(firsts), width))
+            packed.extend(sum(row[k] << shift for k, shift in zip(firsts, shifts, strict=True)) for row in rows)
 
         accept_mask = sum(1 << s for s, acc in enumerate(a.accept) if acc)
+        with_transitions = sum(1 << s for s, trans in enumerate(transitions) if trans)
         spans = [(points[k], points[k + 1] - 1) for k in range(classes)]
-        transitions = a.transitions
+        full = (1 << width) - 1
         out_transitions: list[list[Transition]] = [[]]
         out_accept = [a.accept[0]]
         numbers = {1: 0}
         worklist: deque[int] = deque([1])
+        wide: list[tuple[int, list[int]]] = []  # (set number, number of its target per column or -1)
         effort = 0
         cap = self.cap
         while worklist:  # hot loop: locals and inlined helpers on purpose
@@ -343,14 +359,34 @@ class _Meter:
                 low = rest & -rest
                 rest ^= low
                 states.append(low.bit_length() - 1)
-            few = [t for s in states for t in transitions[s]]
-            if len(few) <= 8:
+            # few transitions (more than 8 states with transitions have more): cut at their own bounds
+            if (subset & with_transitions).bit_count() <= 8 and len(few := [t for s in states
+                                                                          for t in transitions[s]]) <= 8:
                 found = _few_targets(few)
             else:
-                targets = row(states[0])
-                for state in states[1:]:
-                    targets = list(map(or_, targets, row(state)))
-                found = [(*spans[k], target) for k, target in enumerate(targets) if target]
+                if not packed:
+                    pack()
+                joined = 0
+                for state in states:
+                    joined |= packed[state]
+                # New sets are numbered per column: columns are numbered in the order of their first class,
+                # so this is the class order Lucene numbers them in. The transitions per class are written
+                # once the whole construction stayed under the cap (`wide`).
+                by_column = []
+                for shift in shifts:
+                    target = (joined >> shift) & full
+                    if target:
+                        number = numbers.get(target)
+                        if number is None:
+                            number = numbers[target] = len(out_accept)
+                            out_transitions.append([])
+                            out_accept.append(bool(target & accept_mask))
+                            worklist.append(target)
+                        by_column.append(number)
+                    else:
+                        by_column.append(-1)
+                wide.append((numbers[subset], by_column))
+                continue
             out = out_transitions[numbers[subset]]
             for lo, hi, target in found:
                 number = numbers.get(target)
@@ -359,6 +395,16 @@ class _Meter:
                     out_transitions.append([])
                     out_accept.append(bool(target & accept_mask))
                     worklist.append(target)
+                if out and out[-1][2] == number and out[-1][1] + 1 == lo:  # finishState merges these
+                    out[-1] = (out[-1][0], hi, number)
+                else:
+                    out.append((lo, hi, number))
+        for source, by_column in wide:
+            out = out_transitions[source]
+            for (lo, hi), column in zip(spans, column_of, strict=True):
+                number = by_column[column]
+                if number < 0:
+                    continue
                 if out and out[-1][2] == number and out[-1][1] + 1 == lo:  # finishState merges these
                     out[-1] = (out[-1][0], hi, number)
                 else:
@@ -384,8 +430,54 @@ class _Meter:
         self.repeat_states = max(self.repeat_states, (a.num_states - 1) * bound)
 
 
+def _hopcroft_blocks(narrow: list[list[int]], accept: list[bool]) -> list[int]:
+    """The coarsest partition of a trim DFA's states (dest per state per column, -1: the implicit dead state)
+    that separates accepting states and is stable under every column, per state its block number.
+
+    Hopcroft's algorithm, as MinimizationOperations: split blocks by the states leading into a splitter
+    block; of a split block not pending, only the smaller half becomes a splitter. (Moore's refinement, the
+    same partition, takes a round per length of the longest word needed to tell two states apart: a round
+    per state on the chain of `[^\\n]{1000,}`.)"""
+    n = len(narrow)
+    dead = n
+    width = len(narrow[0]) if narrow else 0
+    inverse: list[list[list[int]]] = [[[] for _ in range(n + 1)] for _ in range(width)]
+    for s, row in enumerate(narrow):
+        for column, dest in enumerate(row):
+            inverse[column][dest if dest >= 0 else dead].append(s)
+    for column in range(width):
+        inverse[column][dead].append(dead)
+    initial = [{s for s in range(n) if accept[s]}, {s for s in range(n) if not accept[s]}, {dead}]
+    blocks = [b for b in initial if b]
+    block_of = [0] * (n + 1)
+    for number, members in enumerate(blocks):
+        for s in members:
+            block_of[s] = number
+    pending = set(range(len(blocks)))
+    while pending:
+        splitter = list(blocks[pending.pop()])
+        for column in range(width):
+            sources = inverse[column]
+            hit: dict[int, set[int]] = {}
+            for t in splitter:
+                for s in sources[t]:
+                    hit.setdefault(block_of[s], set()).add(s)
+            for number, part in hit.items():
+                whole = blocks[number]
+                if len(part) == len(whole):
+                    continue
+                rest = whole - part
+                small, large = (part, rest) if len(part) <= len(rest) else (rest, part)
+                blocks[number] = large
+                blocks.append(small)
+                for s in small:
+                    block_of[s] = len(blocks) - 1
+                pending.add(len(blocks) - 1)  # with `number` when pending, else the smaller half alone
+    return block_of[:n]
+
+
 def _minimal(a: _Automaton) -> _Automaton:
-    """Moore's partition refinement of a trim DFA (a missing transition goes to the implicit dead state)."""
+    """The minimal DFA of a trim DFA (a missing transition goes to the implicit dead state)."""
     if a.num_states == 0:
         return a
     points = sorted({lo for trans in a.transitions for lo, _, _ in trans} | {hi + 1 for trans in a.transitions
@@ -402,22 +494,10 @@ def _minimal(a: _Automaton) -> _Automaton:
             row.append(ordered[k][2] if k < len(ordered) and ordered[k][0] <= point else -1)
         table.append(row)
     # Refinement only needs distinct columns (classes every state maps alike, as the case forms of a letter,
-    # tell nothing apart); the dead state (-1) is the extra last entry of `block`, in a block of its own.
+    # tell nothing apart).
     columns = list(dict.fromkeys(zip(*table, strict=True)))
     narrow = [list(row) for row in zip(*columns, strict=True)] if columns else [[] for _ in table]
-    block = [1 if acc else 0 for acc in a.accept] + [-1]
-    get = block.__getitem__
-    count = len(set(block))
-    while True:
-        signatures: dict[tuple[int, ...], int] = {}
-        new_block = [signatures.setdefault((block[s], *map(get, row)), len(signatures))
-                     for s, row in enumerate(narrow)]
-        if len(signatures) + 1 == count:
-            break
-        block = new_block + [-1]
-        get = block.__getitem__
-        count = len(signatures) + 1
-    block.pop()
+    block = _hopcroft_blocks(narrow, a.accept)
     # number the blocks with the initial state's block first
     order = {block[0]: 0}
     for b in block:

@@ -317,3 +317,80 @@ def test_closed_form_aho_corasick_bound_is_above_the_trie_bound() -> None:
         quick = automaton.aho_corasick_bound(texts, below=10**9)
         assert exact <= quick
         assert automaton.aho_corasick_bound(texts, below=quick) == exact  # not under: the trie bound
+
+
+# --- the replay's own algorithms against textbook ones ------------------------------------------------------
+def _textbook_determinize(a: automaton._Automaton) -> tuple[int, list[list[tuple[int, int, int]]], list[bool]]:
+    """Subset construction over frozensets in breadth-first order (Lucene's), the alphabet cut at every bound,
+    touching intervals to the same set merged: (effort, transitions, accept)."""
+    points = sorted({lo for trans in a.transitions for lo, _, _ in trans}
+                    | {hi + 1 for trans in a.transitions for _, hi, _ in trans})
+    order = [frozenset({0})]
+    numbers = {order[0]: 0}
+    transitions = []
+    for subset in order:  # grows while iterating
+        out: list[tuple[int, int, int]] = []
+        for lo, nxt in zip(points, points[1:], strict=False):
+            target = frozenset(d for s in subset for t_lo, t_hi, d in a.transitions[s] if t_lo <= lo <= t_hi)
+            if not target:
+                continue
+            if target not in numbers:
+                numbers[target] = len(order)
+                order.append(target)
+            if out and out[-1][2] == numbers[target] and out[-1][1] + 1 == lo:
+                out[-1] = (out[-1][0], nxt - 1, numbers[target])
+            else:
+                out.append((lo, nxt - 1, numbers[target]))
+        transitions.append(out)
+    return sum(map(len, order)), transitions, [any(a.accept[s] for s in subset) for subset in order]
+
+
+def _random_nfa(rng: random.Random) -> automaton._Automaton:
+    states = rng.randint(2, 14)
+    bounds = [0, 1, 2, 3, 5, 8, 9, 97, 98, 0xE9, 0x10FFFF]
+    transitions = []
+    for _ in range(states):
+        trans = []
+        for _ in range(rng.choice([0, 1, 2, 3, 6, 12])):
+            lo, hi = sorted(rng.sample(bounds, 2))
+            trans.append((lo, hi, rng.randrange(states)))
+        transitions.append(trans)
+    return automaton._Automaton(transitions, [rng.random() < 0.3 for _ in range(states)])
+
+
+def test_determinize_is_the_textbook_subset_construction() -> None:
+    """Same sets in the same order, same transitions, same effort: for sets with few transitions (cut at their
+    own bounds) and many (packed rows over distinct columns)."""
+    rng = random.Random(23)
+    for _ in range(400):
+        nfa = _random_nfa(rng)
+        meter = automaton._Meter()
+        dfa = meter.determinize(nfa, always=True)
+        assert (meter.effort, dfa.transitions, dfa.accept) == _textbook_determinize(nfa)
+
+
+def _moore_partition(narrow: list[list[int]], accept: list[bool]) -> set[frozenset[int]]:
+    """Moore's refinement: states apart while their (block, blocks of their successors) differ."""
+    block = {s: int(acc) for s, acc in enumerate(accept)} | {-1: -1}
+    while True:
+        signature = {s: (block[s], *(block[d] for d in row)) for s, row in enumerate(narrow)}
+        numbers = {sig: i for i, sig in enumerate(dict.fromkeys(signature.values()))}
+        refined = {s: numbers[sig] for s, sig in signature.items()} | {-1: -1}
+        if len(set(refined.values())) == len(set(block.values())):
+            break
+        block = refined
+    return {frozenset(s for s in range(len(narrow)) if block[s] == b) for b in {block[s] for s in range(len(narrow))}}
+
+
+def test_hopcroft_partition_is_moores() -> None:
+    rng = random.Random(29)
+    for _ in range(300):
+        states, columns = rng.randint(1, 30), rng.randint(1, 4)
+        narrow = [[rng.choice([-1, *range(states)]) for _ in range(columns)] for _ in range(states)]
+        accept = [rng.random() < 0.4 for _ in range(states)]
+        block = automaton._hopcroft_blocks(narrow, accept)
+        hopcroft = {frozenset(s for s in range(states) if block[s] == b) for b in set(block)}
+        assert hopcroft == _moore_partition(narrow, accept)
+    # a chain: Moore needs a round per state, Hopcroft's result is the same
+    chain = [[s + 1] for s in range(999)] + [[999]]
+    assert len(set(automaton._hopcroft_blocks(chain, [False] * 999 + [True]))) == 1000
