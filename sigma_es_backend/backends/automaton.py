@@ -86,6 +86,7 @@ class _Automaton:
     accept: list[bool] = field(default_factory=list)
     deterministic: bool = False  # known to be (set on determinized automata: skips the check)
     minimize_later: bool = False  # a DFA Lucene would have minimized (Meter.minimize final=True)
+    settled: bool = False  # the query's automaton, measured to the end: nothing left to count (`_compile`)
 
     @property
     def num_states(self) -> int:
@@ -272,6 +273,8 @@ def _live_states(a: _Automaton) -> set[int]:
 
 def _remove_dead_states(a: _Automaton) -> _Automaton:
     live = sorted(_live_states(a))
+    if len(live) == a.num_states:  # the same automaton (no operation changes its arguments: shared)
+        return _Automaton(a.transitions, a.accept, deterministic=a.deterministic)
     index = {s: i for i, s in enumerate(live)}
     return _Automaton([[(lo, hi, index[d]) for lo, hi, d in a.transitions[s] if d in index] for s in live],
                       [a.accept[s] for s in live], deterministic=a.deterministic)
@@ -300,10 +303,11 @@ class _Meter:
         self.effort = 0
         self.repeat_states = 0
 
-    def determinize(self, a: _Automaton, always: bool = False) -> _Automaton:
+    def determinize(self, a: _Automaton, always: bool = False, build: bool = True) -> _Automaton:
         """Operations.determinize, counting its effort. State sets are bit masks; the alphabet is cut at
         every transition bound of the automaton (Lucene cuts it per state set: same sets, same effort).
-        always: run the subset construction even on a deterministic automaton (to count its states)."""
+        always: run the subset construction even on a deterministic automaton (to count its states).
+        build: False when only the effort is wanted (the automaton returned then has no transitions)."""
         if not always and (a.num_states <= 1 or a.is_deterministic()):
             return a
         points = sorted({lo for trans in a.transitions for lo, _, _ in trans}
@@ -342,7 +346,7 @@ class _Meter:
         full = (1 << width) - 1
         out_transitions: list[list[Transition]] = [[]]
         out_accept = [a.accept[0]]
-        numbers = {1: 0}
+        numbers = {1: 0, 0: -1}
         worklist: deque[int] = deque([1])
         wide: list[tuple[int, list[int]]] = []  # (set number, number of its target per column or -1)
         effort = 0
@@ -372,20 +376,20 @@ class _Meter:
                 # New sets are numbered per column: columns are numbered in the order of their first class,
                 # so this is the class order Lucene numbers them in. The transitions per class are written
                 # once the whole construction stayed under the cap (`wide`).
-                by_column = []
-                for shift in shifts:
-                    target = (joined >> shift) & full
-                    if target:
-                        number = numbers.get(target)
-                        if number is None:
-                            number = numbers[target] = len(out_accept)
-                            out_transitions.append([])
-                            out_accept.append(bool(target & accept_mask))
-                            worklist.append(target)
-                        by_column.append(number)
-                    else:
-                        by_column.append(-1)
-                wide.append((numbers[subset], by_column))
+                targets = [(joined >> shift) & full for shift in shifts]
+                by_column = list(map(numbers.get, targets))  # the empty set (no target) is numbered -1
+                if None in by_column:
+                    for column, target in enumerate(targets):
+                        if by_column[column] is None:
+                            number = numbers.get(target)  # new, unless an earlier column has the same set
+                            if number is None:
+                                number = numbers[target] = len(out_accept)
+                                out_transitions.append([])
+                                out_accept.append(bool(target & accept_mask))
+                                worklist.append(target)
+                            by_column[column] = number
+                if build:
+                    wide.append((numbers[subset], by_column))  # type: ignore[arg-type]
                 continue
             out = out_transitions[numbers[subset]]
             for lo, hi, target in found:
@@ -395,6 +399,8 @@ class _Meter:
                     out_transitions.append([])
                     out_accept.append(bool(target & accept_mask))
                     worklist.append(target)
+                if not build:
+                    continue
                 if out and out[-1][2] == number and out[-1][1] + 1 == lo:  # finishState merges these
                     out[-1] = (out[-1][0], hi, number)
                 else:
@@ -417,9 +423,14 @@ class _Meter:
         """MinimizationOperations.minimize: determinize, then the minimal DFA without dead states.
 
         final: the automaton is the query's; only its determinization costs (the minimal DFA is computed
-        later if the UTF-8 step needs it: `_compile`)."""
+        later if the UTF-8 step needs it: `_compile`). When no transition bound of it can end a transition
+        of its DFA inside the code points of one UTF-8 lead byte, the UTF-8 step costs nothing
+        (`_utf8_deterministic`): only this determinization's effort is counted, its DFA is not built."""
         if a.num_states == 0 or (not a.accept[0] and not a.transitions[0]):
             return _Automaton()
+        if final and not _may_share_lead_bytes(a):
+            self.determinize(a, build=False)
+            return _Automaton(settled=True)
         dfa = _remove_dead_states(self.determinize(a))
         if final:
             dfa.minimize_later = True
@@ -653,7 +664,7 @@ def _to_utf8(a: _Automaton) -> _Automaton:
 
 def _compile(meter: _Meter, a: _Automaton) -> None:
     """CompiledAutomaton: determinize, convert to UTF-8, determinize the byte automaton."""
-    if a.num_states == 0 or _is_total(a):
+    if a.settled or a.num_states == 0 or _is_total(a):
         return
     dfa = meter.determinize(a)
     if _utf8_deterministic(dfa):
@@ -711,11 +722,22 @@ def _inner_utf8_effort(shape: tuple[Transition, ...]) -> int:
     return meter.effort - 1 - len(targets)  # the sets {state} and {target} are counted as DFA states
 
 
+def _may_share_lead_bytes(a: _Automaton) -> bool:
+    """False when no transition bound of `a` lies within 128..MAX_CODE_POINT (a transition ending at y with
+    128 <= y < MAX_CODE_POINT, or starting at y + 1): then no transition of any automaton made of its
+    intervals (its DFA, minimal DFA) ends inside the code points of one multi-byte lead byte, and their
+    UTF-8 automata are deterministic (`_utf8_deterministic`)."""
+    return any(128 <= hi < MAX_CODE_POINT or 128 < lo <= MAX_CODE_POINT
+               for trans in a.transitions for lo, hi, _ in trans)
+
+
 def _utf8_deterministic(a: _Automaton) -> bool:
     """The UTF-8 automaton UTF32ToUTF8 makes of a DFA is deterministic unless two transitions of one state
     (after merging touching intervals to the same state) hold code points with the same first UTF-8 byte:
     each transition gets its own intermediate states, and paths leaving one state by different first
     bytes never meet again before a code point ends."""
+    if not _may_share_lead_bytes(a):
+        return True
     for trans in a.transitions:
         if len(trans) < 2:
             continue
