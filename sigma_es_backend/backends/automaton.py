@@ -342,6 +342,7 @@ class _Meter:
 
         accept_mask = sum(1 << s for s, acc in enumerate(a.accept) if acc)
         with_transitions = sum(1 << s for s, trans in enumerate(transitions) if trans)
+        counts = [len(trans) for trans in transitions]
         spans = [(points[k], points[k + 1] - 1) for k in range(classes)]
         full = (1 << width) - 1
         out_transitions: list[list[Transition]] = [[]]
@@ -364,9 +365,8 @@ class _Meter:
                 rest ^= low
                 states.append(low.bit_length() - 1)
             # few transitions (more than 8 states with transitions have more): cut at their own bounds
-            if (subset & with_transitions).bit_count() <= 8 and len(few := [t for s in states
-                                                                          for t in transitions[s]]) <= 8:
-                found = _few_targets(few)
+            if (subset & with_transitions).bit_count() <= 8 and sum(map(counts.__getitem__, states)) <= 8:
+                found = _few_targets([t for s in states for t in transitions[s]])
             else:
                 if not packed:
                     pack()

@@ -99,7 +99,8 @@ def _close(chunk: list[int], alternatives: Sequence[Alternative | None], lead: b
     regexp = (".*" if lead else "") + "(" + members + ")" + (".*" if trail else "")
     literals = [alternatives[i].literal for i in chunk]  # type: ignore[union-attr]
     if all(literals) and len({ci for _, ci in literals}) == 1:  # type: ignore[misc]
-        fits = automaton.aho_corasick_bound([text for text, _ in literals]) < automaton.EFFORT_CAP  # type: ignore[misc]
+        fits = automaton.aho_corasick_bound([text for text, _ in literals],  # type: ignore[misc]
+                                            below=automaton.EFFORT_CAP) < automaton.EFFORT_CAP
     else:
         fits = False
     try:
