@@ -6,7 +6,12 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from sigma.conditions import ConditionFieldEqualsValueExpression, ConditionItem, ConditionNOT
+from sigma.conditions import (
+    ConditionFieldEqualsValueExpression,
+    ConditionItem,
+    ConditionNOT,
+    ConditionValueExpression,
+)
 from sigma.conversion.state import ConversionState
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import (
@@ -19,6 +24,7 @@ from sigma.types import (
 
 from sigma_es_backend.backends import automaton, compaction
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
+from sigma_es_backend.backends.typetests import IS_EXPANSION, IS_STRING
 
 # Pipeline state keys written by the ECS pipeline (sigma_es_backend.pipelines) and read here.
 FIELD_CAPABILITIES_STATE = "sigma_es_field_capabilities"
@@ -58,10 +64,12 @@ class FieldCapabilities:
 
 
 KEYWORD = FieldCapabilities()
+_LEAVES = frozenset((ConditionFieldEqualsValueExpression, ConditionValueExpression))
 
 
 class StringDispatchMixin:
-    """pySigma's field = value dispatch, with a shortcut for plain and cased strings (most values).
+    """pySigma's field = value dispatch (and precedence comparison), with a shortcut for plain and cased
+    strings (most values).
 
     TextQueryBackend walks the condition's parents (to swap in negated expressions, which only
     `convert_not_as_not_eq` backends use) and then matches the value against a dozen classes; for a value
@@ -71,7 +79,17 @@ class StringDispatchMixin:
     """
 
     convert_not_as_not_eq: bool
+    precedence: ClassVar[tuple[type, ...]]
     string_dispatch_shortcut: ClassVar[bool] = True  # False: pySigma's dispatch only (tests compare both)
+
+    def compare_precedence(self, outer: Any, inner: Any) -> bool:
+        """pySigma's answer, at once for a field = value leaf under a boolean operator (most calls): such a
+        leaf binds tighter than any operator (pySigma: precedence index -1), unless its value is an
+        expansion, which converts as an OR."""
+        if (self.string_dispatch_shortcut and type(inner) in _LEAVES and type(outer) in self.precedence
+                and not IS_EXPANSION[type(inner.value)]):
+            return True
+        return super().compare_precedence(outer, inner)  # type: ignore[misc]
 
     def convert_condition_field_eq_val(self, cond: ConditionFieldEqualsValueExpression,
                                        state: ConversionState) -> Any:
@@ -212,7 +230,7 @@ def _needs(complexity: automaton.Complexity) -> str:
 
 def string_pattern(cond: ConditionFieldEqualsValueExpression) -> Pattern:
     value = cond.value
-    assert isinstance(value, SigmaString)
+    assert IS_STRING[type(value)]
     return Pattern.from_sigma(value)
 
 

@@ -104,7 +104,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._matches: dict[tuple[str, Pattern, FieldCapabilities], str] = {}  # see match_pattern
+        self._matches: dict[tuple, str] = {}  # see match_pattern
 
     def escape_and_quote_field(self, field_name: str) -> str:
         return escaping.lucene_field(field_name)
@@ -209,7 +209,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         caps = field_capabilities(state, field)
         if not self.memoise_matches:
             return self._match_pattern(field, pattern, caps, cond)
-        key = (field, pattern, caps)
+        key = (field, pattern.parts, pattern.cased, caps.type, caps.caseless)  # tuples hash in C, dataclasses not
         query = self._matches.get(key)
         if query is None:
             query = self._match_pattern(field, pattern, caps, cond)

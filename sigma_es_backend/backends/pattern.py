@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from enum import Enum
 
 from sigma.exceptions import SigmaValueError
-from sigma.types import Placeholder, SigmaCasedString, SigmaString, SpecialChars
+from sigma.types import Placeholder, SigmaString, SpecialChars
+
+from sigma_es_backend.backends.typetests import IS_CASED_STRING
 
 
 class Wildcard(Enum):
     MULTI = "*"
     SINGLE = "?"
+
+    # The members are singletons: identity hashing (in C) instead of Enum's hash of the name, a Python call
+    # for every wildcard whenever a pattern is hashed (the escaping and query memos key on patterns).
+    __hash__ = object.__hash__
 
 
 PatternPart = str | Wildcard
@@ -33,7 +39,7 @@ class Pattern:
     def from_sigma(cls, value: SigmaString) -> Pattern:
         """The pattern of a SigmaString; bulk conversion meets the same values in many rules, so patterns
         are kept by the value's parts (values holding a placeholder, which is unhashable, are not)."""
-        cased = isinstance(value, SigmaCasedString)
+        cased = IS_CASED_STRING[type(value)]
         if not MEMOISE:
             return cls._from_parts(value.s, cased)
         key = (tuple(value.s), cased)
@@ -107,7 +113,10 @@ class Pattern:
 
     def has_case(self) -> bool:
         """True when some literal character has another case form (so case handling matters)."""
-        return any(c.lower() != c.upper() for c in self.text)
+        text = self.text
+        if text.isascii():  # ASCII case forms are one character each: some letter ⇔ the forms differ
+            return text.lower() != text.upper()
+        return any(c.lower() != c.upper() for c in text)
 
     def has_non_ascii_case(self) -> bool:
         """True when a literal non-ASCII character has another case form. Elasticsearch's and

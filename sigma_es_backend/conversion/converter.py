@@ -93,6 +93,14 @@ class LogsourceItemFilter:
         self._scopes = [self._logsource_scope(item) if key is not None else None
                         for item, key in zip(self.all_items, self._keys, strict=True)]
         self._subsets: dict[tuple, list[ProcessingItem]] = {}
+        # indices of the items by log source scope (most items have one: a log source's data source)
+        self._scoped: dict[tuple, list[int]] = {}
+        self._unscoped: list[int] = []
+        for index, scope in enumerate(self._scopes):
+            if scope is None:
+                self._unscoped.append(index)
+            else:
+                self._scoped.setdefault(scope, []).append(index)
 
     @staticmethod
     def _logsource_scope(item: ProcessingItem) -> tuple | None:
@@ -143,9 +151,10 @@ class LogsourceItemFilter:
             within = {(c, p, s) for c in (None, category) for p in (None, product) for s in (None, service)}
             answers: dict[tuple, bool] = {}
             subset = []
-            for item, item_key, scope in zip(self.all_items, self._keys, self._scopes, strict=True):
-                if scope is not None and scope not in within:
-                    continue  # another log source's item
+            # the unscoped items and those of the scopes containing the rule's log source, in pipeline order
+            candidates = sorted(self._unscoped + [i for scope in within for i in self._scoped.get(scope, ())])
+            for index in candidates:
+                item, item_key = self.all_items[index], self._keys[index]
                 if item_key is not None:
                     matches = answers.get(item_key)
                     if matches is None:

@@ -52,6 +52,13 @@ class _RuleLoader(yaml.CSafeLoader):
             _PLAIN_TAGS[value] = tag
         return tag
 
+    # No path resolvers: PyYAML's bookkeeping of the node path, called for every node, has nothing to do.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
+
     def construct_document(self, node: yaml.Node) -> Any:
         self._built: dict[int, Any] = {}
         self._open: set[int] = set()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -20,7 +19,6 @@ from sigma.conversion.state import ConversionState
 from sigma.correlations import SigmaCorrelationRule
 from sigma.exceptions import SigmaConfigurationError, SigmaError
 from sigma.rule import SigmaRule
-from sigma.types import SigmaFieldReference
 
 from sigma_es_backend.backends.common import (
     DATA_SOURCE_CONTEXT_STATE,
@@ -30,6 +28,7 @@ from sigma_es_backend.backends.common import (
 )
 from sigma_es_backend.backends.correlation import Correlation
 from sigma_es_backend.backends.fieldref import field_comparison
+from sigma_es_backend.backends.typetests import IS_FIELD_REFERENCE
 from sigma_es_backend.conversion.context import Integration, RequiredField
 from sigma_es_backend.events.templates import bundled_ecs_mappings
 from sigma_es_backend.outputs.levels import DEFAULT_LEVEL, level_name
@@ -173,14 +172,20 @@ def ecs_field_types() -> dict[str, str]:
     return types
 
 
-def _condition_fields(node: Any) -> Iterator[str]:
-    if isinstance(node, ConditionFieldEqualsValueExpression):
-        if isinstance(node.value, SigmaFieldReference):  # both sides, a joined side's parts included
-            yield from field_comparison(node).fields()
-        else:
-            yield node.field
-    for arg in getattr(node, "args", None) or ():
-        yield from _condition_fields(arg)
+def _condition_fields(root: Any) -> list[str]:
+    """The fields of a condition tree's leaves (a loop, not a recursion of generators: the trees of value
+    lists have thousands of leaves)."""
+    fields: list[str] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ConditionFieldEqualsValueExpression):
+            if IS_FIELD_REFERENCE[type(node.value)]:  # both sides, a joined side's parts included
+                fields.extend(field_comparison(node).fields())
+            else:
+                fields.append(node.field)
+        stack.extend(getattr(node, "args", None) or ())
+    return fields
 
 
 def query_fields(rule: SigmaRule, conditions: list[Any] | None = None) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from sigma.types import (
 
 from sigma_es_backend.backends.fieldref import JOINED_FIELDS_STATE, JoinedField, SigmaJoinedFieldReference
 from sigma_es_backend.backends.pattern import Pattern, PatternPart, Wildcard
+from sigma_es_backend.backends.typetests import IS_FIELD_REFERENCE
 
 DATA_SOURCE_STATE = "sigma_es_data_source"
 # Rule custom attribute holding per-rule warnings (list of strings) for reports and the CLI.
@@ -113,7 +114,7 @@ def _linked(items: list, linking: type[ConditionAND | ConditionOR]) -> SigmaDete
 def _mentions_field(detection: SigmaDetection, field_name: str) -> bool:
     """Some detection item of `detection` is on `field_name` or has a field reference to it."""
     return any(_mentions_field(item, field_name) if isinstance(item, SigmaDetection)
-               else item.field == field_name or any(isinstance(v, SigmaFieldReference) and v.field == field_name
+               else item.field == field_name or any(IS_FIELD_REFERENCE[type(v)] and v.field == field_name
                                                     for v in item.value)
                for item in detection.detection_items)
 
@@ -163,7 +164,7 @@ class _FieldRewriteTransformation(_RuleAwareTransformation):
     def _references_source(self, value) -> bool:
         if isinstance(value, SigmaJoinedFieldReference) and value.reference_join is not None:
             return False  # already rewritten
-        return isinstance(value, SigmaFieldReference) and value.field == self.source_field
+        return IS_FIELD_REFERENCE[type(value)] and value.field == self.source_field
 
     def _value_condition(self, value, item: SigmaDetectionItem) -> SigmaDetection:
         raise NotImplementedError
@@ -430,7 +431,7 @@ class StrictFieldsTransformation(_RuleAwareTransformation):
 
     def apply_detection_item(self, detection_item: SigmaDetectionItem) -> None:
         # a fieldref's referenced field is a field name of the rule as well
-        references = [v.field for v in detection_item.value if isinstance(v, SigmaFieldReference)]
+        references = [v.field for v in detection_item.value if IS_FIELD_REFERENCE[type(v)]]
         for name in [detection_item.field, *references]:
             if name is not None:
                 self._check_field(name, detection_item)

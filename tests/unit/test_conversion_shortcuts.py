@@ -18,7 +18,7 @@ from sigma.processing.conditions import LogsourceCondition
 from sigma.rule import SigmaRule
 from sigma.rule.base import SigmaYAMLLoader
 
-from sigma_es_backend.backends import escaping
+from sigma_es_backend.backends import escaping, typetests
 from sigma_es_backend.backends import pattern as pattern_module
 from sigma_es_backend.backends.common import StringDispatchMixin
 from sigma_es_backend.backends.lucene import LuceneBackend
@@ -137,3 +137,31 @@ def test_loader_tells_whether_documents_share_a_list_or_map(text: str, unshared:
     """Only files whose documents share nothing skip pySigma's alias-expansion walk (see `preparsed`)."""
     documents, result = parse_rule_file(text)
     assert documents == parse_rule_documents(text) and result is unshared
+
+
+def test_has_case_answers_as_the_per_character_rule() -> None:
+    """Pattern.has_case compares whole ASCII texts at once; every text must get the per-character answer."""
+    texts = [CHARACTERS[i:i + 3] for i in range(len(CHARACTERS))] + [chr(c) for c in range(128)]
+    texts += ["", "123-_.", "C:\\Windows\\", "ß", "ŉ", "İ"]
+    for text in texts:
+        assert Pattern.literal(text).has_case() is any(c.lower() != c.upper() for c in text), repr(text)
+
+
+def test_class_tests_answer_as_isinstance() -> None:
+    """The per-class answers (backends/typetests.py) are isinstance's, for every pySigma value class."""
+    import inspect
+
+    import sigma.types
+
+    values = [sigma.types.SigmaString("a*"), sigma.types.SigmaCasedString("a"), sigma.types.SigmaNumber(1),
+              sigma.types.SigmaNull(), sigma.types.SigmaFieldReference("f"), sigma.types.SigmaExpansion([]),
+              sigma.types.SigmaRegularExpression("a."), sigma.types.SigmaBool(True)]
+    classes = {cls for _, cls in inspect.getmembers(sigma.types, inspect.isclass)
+               if issubclass(cls, sigma.types.SigmaType)}
+    assert len(classes) > 10
+    for test in (typetests.IS_STRING, typetests.IS_CASED_STRING, typetests.IS_EXPANSION,
+                 typetests.IS_FIELD_REFERENCE):
+        for value in values:
+            assert test[type(value)] is isinstance(value, test.cls)
+        for cls in classes:
+            assert test[cls] is issubclass(cls, test.cls)
