@@ -65,6 +65,7 @@ def test_every_shortcut_off_gives_the_same_results_byte_for_byte(shared_dir: Pat
     monkeypatch.setattr(parsing, "_MEMOISE_TAGS", False)  # PyYAML resolves every scalar's tag
     monkeypatch.setattr(pattern_module, "MEMOISE", False)  # every value's Pattern built anew
     monkeypatch.setattr(LuceneBackend, "memoise_matches", False)  # every value's Lucene query built anew
+    monkeypatch.setattr(LuceneBackend, "boolean_shortcut", False)  # pySigma's AND/OR/group conversion
     monkeypatch.setattr(Converter, "__init__", unfiltered_init)
 
     def unmemoised_match(self: DataSourceCondition, rule) -> bool:  # the condition asked for every rule
