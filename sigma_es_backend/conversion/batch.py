@@ -132,9 +132,21 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
         jobs = min(jobs, max(1, len(pending) // MIN_FILES_PER_WORKER))
         job_list = [(i, str(files[i]), texts[i], contexts.get(i)) for i in pending]
         if jobs == 1:
-            for i, path, text, context in job_list:
-                finished(i, converter.convert_file(Path(path), text, context))
-                yield from ready()
+            # In this process, with the workers' garbage collection (_tune_gc: a fifth of the CPU otherwise),
+            # the caller's collector settings restored at the end.
+            was_enabled = gc.isenabled()
+            gc.freeze()
+            gc.disable()
+            try:
+                for count, (i, path, text, context) in enumerate(job_list, 1):
+                    finished(i, converter.convert_file(Path(path), text, context))
+                    if count % GC_EVERY_FILES == 0:
+                        gc.collect()
+                    yield from ready()
+            finally:
+                gc.unfreeze()
+                if was_enabled:
+                    gc.enable()
         else:
             _worker_converter = converter
             try:

@@ -70,6 +70,22 @@ def test_worker_processes_give_the_results_of_one_process_in_file_order(shared_d
     assert [r.path for r in parallel] == sorted((r.path for r in parallel), key=[str(f) for f in files].index)
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_one_process_conversion_restores_the_callers_garbage_collector(shared_dir: Path, enabled: bool) -> None:
+    """In-process conversion runs with automatic collection off (as the workers do) and gives it back."""
+    import gc
+
+    (gc.enable if enabled else gc.disable)()
+    try:
+        results = convert_files(corpus_sample(shared_dir, 20), ConversionSettings.create("es_lucene"), jobs=1)
+        first = next(results)
+        assert not gc.isenabled() and first.path
+        assert len(list(results)) >= 19
+        assert gc.isenabled() is enabled and gc.get_freeze_count() == 0
+    finally:
+        gc.enable()
+
+
 def test_large_files_go_first_to_the_workers_and_results_keep_file_order(tmp_path: Path) -> None:
     from sigma_es_backend.conversion.batch import BIG_FILE_BYTES
 
