@@ -17,12 +17,14 @@ from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
     SigmaString,
     SigmaTimestampPart,
     TimestampPart,
 )
 
-from sigma_es_backend.backends import automaton, compaction
+from sigma_es_backend.backends import automaton, compaction, regex
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 from sigma_es_backend.backends.typetests import IS_EXPANSION, IS_STRING
 
@@ -143,6 +145,25 @@ def query_string_query(query: str) -> dict[str, Any]:
     Lucene cannot build (a regexp too complex to determinize, a value the field type rejects) silently
     becomes MatchNoDocsQuery, so the rule would never fire instead of failing."""
     return {"query_string": {"query": query, "analyze_wildcard": False, "lenient": False}}
+
+
+def translate_re(cond: ConditionFieldEqualsValueExpression, backend: str, escape_delimiter: bool = True) -> str:
+    """The Lucene RegExp of a `|re` condition's value under its flags (i, m, s; case as character classes);
+    a regexp that cannot be translated exactly fails naming the rule (`escape_delimiter`: escape `/` for a
+    query_string term)."""
+    value = cond.value
+    assert isinstance(value, SigmaRegularExpression)
+    try:
+        return regex.translate(
+            value.to_plain(),
+            ignore_case=SigmaRegularExpressionFlag.IGNORECASE in value.flags,
+            multiline=SigmaRegularExpressionFlag.MULTILINE in value.flags,
+            dotall=SigmaRegularExpressionFlag.DOTALL in value.flags,
+            expand_case=True,
+            escape_delimiter=escape_delimiter,
+        )
+    except regex.RegexTranslationError as error:
+        raise unsupported(str(error), cond, backend) from error
 
 
 def check_regexp(regexp: str, field: str, cond: Any, backend: str, pattern: Pattern | None = None,

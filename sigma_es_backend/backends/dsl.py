@@ -28,11 +28,10 @@ from sigma.types import (
     SigmaCompareExpression,
     SigmaNumber,
     SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
     SigmaString,
 )
 
-from sigma_es_backend.backends import compaction, escaping, regex
+from sigma_es_backend.backends import compaction, escaping
 from sigma_es_backend.backends.common import (
     CorrelationNotSupportedMixin,
     backslash_before_wildcard,
@@ -48,6 +47,7 @@ from sigma_es_backend.backends.common import (
     target_engine,
     text_field_error,
     timestamp_part,
+    translate_re,
     unsupported,
 )
 from sigma_es_backend.backends.correlation import (
@@ -271,18 +271,7 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
         caps = field_capabilities(state, cond.field, self.engine)
         if caps.is_text or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
-        ignore_case = SigmaRegularExpressionFlag.IGNORECASE in value.flags
-        try:
-            translated = regex.translate(
-                value.to_plain(),
-                ignore_case=ignore_case,
-                multiline=SigmaRegularExpressionFlag.MULTILINE in value.flags,
-                dotall=SigmaRegularExpressionFlag.DOTALL in value.flags,
-                expand_case=True,
-                escape_delimiter=False,
-            )
-        except regex.RegexTranslationError as error:
-            raise unsupported(str(error), cond, self.identifier) from error
+        translated = translate_re(cond, self.identifier, escape_delimiter=False)
         return {"regexp": {cond.field: {"value": check_regexp(translated, cond.field, cond, self.identifier),
                                         "flags": "ALL"}}}
 

@@ -29,11 +29,10 @@ from sigma.types import (
     SigmaCompareExpression,
     SigmaNumber,
     SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
     SigmaString,
 )
 
-from sigma_es_backend.backends import compaction, escaping, regex
+from sigma_es_backend.backends import compaction, escaping
 from sigma_es_backend.backends.common import (
     FieldCapabilities,
     RuleLabelMixin,
@@ -52,6 +51,7 @@ from sigma_es_backend.backends.common import (
     string_pattern,
     target_engine,
     text_field_error,
+    translate_re,
     unsupported,
 )
 from sigma_es_backend.backends.fieldref import fieldref_refused
@@ -287,16 +287,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         caps = field_capabilities(state, cond.field)
         if caps.is_text or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
-        try:
-            translated = regex.translate(
-                value.to_plain(),
-                ignore_case=SigmaRegularExpressionFlag.IGNORECASE in value.flags,
-                multiline=SigmaRegularExpressionFlag.MULTILINE in value.flags,
-                dotall=SigmaRegularExpressionFlag.DOTALL in value.flags,
-                expand_case=True,
-            )
-        except regex.RegexTranslationError as error:
-            raise unsupported(str(error), cond, self.identifier) from error
+        translated = translate_re(cond, self.identifier)
         check_regexp(translated, cond.field, cond, self.identifier)
         return f"{self.escape_and_quote_field(cond.field)}:{escaping.lucene_regexp_term(translated)}"
 

@@ -18,10 +18,8 @@ from sigma.types import (
     SigmaCompareExpression,
     SigmaNumber,
     SigmaRegularExpression,
-    SigmaRegularExpressionFlag,
 )
 
-from sigma_es_backend.backends import regex
 from sigma_es_backend.backends.common import (
     StringDispatchMixin,
     boolean_value,
@@ -33,6 +31,7 @@ from sigma_es_backend.backends.common import (
     string_pattern,
     text_field_error,
     timestamp_part,
+    translate_re,
     unsupported,
 )
 from sigma_es_backend.backends.escaping import regexp_from_pattern
@@ -153,17 +152,7 @@ class ThreeValuedTextBackend(StringDispatchMixin, TextQueryBackend):
         caps = field_capabilities(state, cond.field)
         if (caps.is_text and not self.text_fields_exact) or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
-        try:
-            translated = regex.translate(
-                value.to_plain(),
-                ignore_case=SigmaRegularExpressionFlag.IGNORECASE in value.flags,
-                multiline=SigmaRegularExpressionFlag.MULTILINE in value.flags,
-                dotall=SigmaRegularExpressionFlag.DOTALL in value.flags,
-                expand_case=True,
-                escape_delimiter=False,
-            )
-        except regex.RegexTranslationError as error:
-            raise unsupported(str(error), cond, self.identifier) from error
+        translated = translate_re(cond, self.identifier, escape_delimiter=False)
         expr = self.string_regex[False].format(field=self.quote_field(cond.field),
                                                value=self.string_literal(translated))
         return self.guarded(cond, cond.field, expr)
