@@ -10,29 +10,21 @@ import itertools
 import random
 
 import pytest
+import yaml
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
 from sigma.processing.pipeline import ProcessingPipeline
 
 from sigma_es_backend.backends import automaton, escaping, regex
 from sigma_es_backend.backends.automaton import Complexity
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
-from tests.conftest import convert
+from tests.conftest import convert, inline_rule
 
 RAW = ProcessingPipeline()
 
 
 def rule(detection: str) -> str:
-    return f"""
-title: Complex
-status: test
-logsource:
-    category: test_category
-    product: test_product
-detection:
-    sel:
-        {detection}
-    condition: sel
-"""
+    """A rule whose selection is the one YAML line `detection` (`field|modifier: 'value'`)."""
+    return inline_rule(yaml.safe_load(detection), title="Complex")
 
 
 def star(text: str) -> Pattern:

@@ -140,19 +140,7 @@ def test_clause_limit_check_counts_only_queries_with_enough_colons(limit: int) -
 
 
 def test_a_lowered_clause_limit_is_enforced() -> None:
-    yaml = """
-title: Three fields
-status: test
-logsource:
-    category: test_category
-    product: test_product
-detection:
-    sel:
-        - A: 'v:1'
-        - B: 'v:2'
-        - C: 'v:3'
-    condition: sel
-"""
+    yaml = inline_rule([{"A": "v:1"}, {"B": "v:2"}, {"C": "v:3"}], title="Three fields")
     from sigma.collection import SigmaCollection
     with pytest.raises(SigmaFeatureNotSupportedByBackendError, match=r"3 leaf queries .*max_clause_count 2 "):
         backend("es_lucene", engine="opensearch", max_clause_count="2").convert(SigmaCollection.from_yaml(yaml))
