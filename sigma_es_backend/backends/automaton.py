@@ -1249,3 +1249,81 @@ def _two_chars(a: int, b: int) -> _Automaton:
     """The minimized union of two characters (AutomatonQueries.toCaseInsensitiveChar)."""
     lo, hi = sorted((a, b))
     return _Automaton([[(lo, lo, 1), (hi, hi, 1)], []], [False, True])
+
+
+# --- automata for the equivalent rewrites (backends/regexp_rewrite.py) -----------------------------------
+def char_set(atom: str) -> tuple[tuple[int, int], ...] | None:
+    """The code points (sorted intervals) of a Lucene RegExp that matches exactly one character (`a`,
+    `\\.`, `[^"]`, `.`); None for any other regexp."""
+    try:
+        a = _build(_Meter(), _Parser(atom).parse())
+    except (RegexpSyntaxError, _EffortExceeded):
+        return None
+    a = _minimal(_remove_dead_states(_Meter().determinize(a)))
+    if a.num_states != 2 or a.accept != [False, True] or a.transitions[1]:
+        return None
+    return tuple(sorted((lo, hi) for lo, hi, _ in _merged(a.transitions[0])))
+
+
+def minimal_dfa(regexp: str, cap: int = EFFORT_CAP, minimal: bool = True) -> _Automaton | None:
+    """The minimal DFA of a Lucene RegExp (minimal=False: a DFA), None when determinizing takes an effort of
+    `cap` or more."""
+    meter = _Meter(cap)
+    try:
+        dfa = _remove_dead_states(meter.determinize(_build(meter, _Parser(regexp).parse())))
+    except _EffortExceeded:
+        return None
+    return _minimal(dfa) if minimal else dfa
+
+
+def concatenation_nfa(regexp: str) -> _Automaton | None:
+    """An automaton of a Lucene RegExp whose top-level concatenation is not determinized: each part is built
+    (and minimized) as Lucene builds it, then the parts are concatenated. None when a part is too complex."""
+    node = _Parser(regexp).parse()
+    parts = _leaves(node, "CONCATENATION")
+    try:
+        return _concatenate([_build(_Meter(), part) for part in parts])
+    except _EffortExceeded:
+        return None
+
+
+def included(nfa: _Automaton, dfa: _Automaton) -> bool:
+    """Whether every string `nfa` accepts `dfa` accepts too: no pair (nfa state, dfa state) reachable on
+    the same input has an accepting nfa state and a rejecting dfa state (-1: the dead state)."""
+    if nfa.num_states == 0:
+        return True
+    dfa_rows = [sorted(trans) for trans in dfa.transitions]
+    steps: dict[tuple[int, int, int], tuple[int, ...]] = {}  # (dfa state, lo, hi) → dfa states reached
+
+    def step(q: int, lo: int, hi: int) -> tuple[int, ...]:
+        targets = {-1}
+        if q >= 0:
+            covered = lo
+            targets.clear()
+            for d_lo, d_hi, q_dest in dfa_rows[q]:
+                if d_hi < lo or d_lo > hi:
+                    continue
+                if d_lo > covered:
+                    targets.add(-1)  # a gap of the dfa's transitions inside lo..hi: the dead state
+                targets.add(q_dest)
+                covered = d_hi + 1
+            if covered <= hi:
+                targets.add(-1)
+        steps[q, lo, hi] = result = tuple(targets)
+        return result
+
+    start = (0, 0 if dfa.num_states else -1)
+    seen = {start}
+    todo = [start]
+    while todo:
+        n, q = todo.pop()
+        if nfa.accept[n] and (q < 0 or not dfa.accept[q]):
+            return False
+        for lo, hi, n_dest in nfa.transitions[n]:
+            targets = steps.get((q, lo, hi)) or step(q, lo, hi)
+            for q_dest in targets:
+                pair = (n_dest, q_dest)
+                if pair not in seen:
+                    seen.add(pair)
+                    todo.append(pair)
+    return True

@@ -24,7 +24,7 @@ from sigma.types import (
     TimestampPart,
 )
 
-from sigma_es_backend.backends import automaton, compaction, regex
+from sigma_es_backend.backends import automaton, compaction, regex, regexp_rewrite
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
 from sigma_es_backend.backends.typetests import IS_EXPANSION, IS_STRING
 
@@ -168,8 +168,8 @@ def translate_re(cond: ConditionFieldEqualsValueExpression, backend: str, escape
 
 def check_regexp(regexp: str, field: str, cond: Any, backend: str, pattern: Pattern | None = None,
                  work_limit: int = automaton.DEFAULT_WORK_LIMIT) -> str:
-    """`regexp` when Lucene can compile it within `work_limit` (max_determinized_states), else the error.
-    `pattern`: the Sigma pattern `regexp` was written from (`escaping.regexp_from_pattern`), for the quick
+    """`regexp` when Lucene can compile it within `work_limit` (max_determinized_states), else an equivalent
+    regexp it can compile (`regexp_rewrite`), else the error. `pattern`: the Sigma pattern `regexp` was written from (`escaping.regexp_from_pattern`), for the quick
     bound of plain patterns.
 
     Elasticsearch/OpenSearch fail a regexp whose automaton is too complex to determinize, and query_string
@@ -183,6 +183,9 @@ def check_regexp(regexp: str, field: str, cond: Any, backend: str, pattern: Patt
         raise unsupported(f"regular expression /{_printable(regexp)}/ on field '{field}': Lucene cannot parse it "
                           f"({error})", cond, backend) from error
     if not complexity.fits(work_limit):
+        equivalent = regexp_rewrite.lucene_equivalent(regexp, work_limit)
+        if equivalent is not None:
+            return equivalent
         raise unsupported(
             f"regular expression /{_printable(regexp)}/ on field '{field}' is too complex for Lucene: determinizing it "
             f"{_needs(complexity)}, more than max_determinized_states {work_limit} allows (the search would fail, "

@@ -287,8 +287,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         caps = field_capabilities(state, cond.field)
         if caps.is_text or caps.is_ip or caps.is_numeric:
             raise unsupported(f"regular expression on {caps.type} field '{cond.field}'", cond, self.identifier)
-        translated = translate_re(cond, self.identifier)
-        check_regexp(translated, cond.field, cond, self.identifier)
+        translated = check_regexp(translate_re(cond, self.identifier), cond.field, cond, self.identifier)
         return f"{self.escape_and_quote_field(cond.field)}:{escaping.lucene_regexp_term(translated)}"
 
     def convert_condition_field_eq_val_cidr(self, cond: ConditionFieldEqualsValueExpression,

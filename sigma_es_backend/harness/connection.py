@@ -16,7 +16,8 @@ def query_limits(client: OpenSearch) -> dict[str, int]:
     """The cluster's effective query limits as backend options (`max_query_string_length`,
     `max_clause_count`), so rules are converted for the cluster they run on: a raised limit lets a long
     rule convert instead of being refused. Empty when the settings cannot be read (e.g. no cluster monitor
-    privilege): the backends then assume the defaults, which refuses more, never less."""
+    privilege): the backends then assume OpenSearch's defaults (a cluster whose limits were lowered below
+    them then fails such a rule's search with the cluster's error, reported as the rule's error)."""
     try:
         settings = client.cluster.get_settings(include_defaults=True, flat_settings=True)
     except OpenSearchException:
