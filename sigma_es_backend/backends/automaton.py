@@ -1276,6 +1276,16 @@ def minimal_dfa(regexp: str, cap: int = EFFORT_CAP, minimal: bool = True) -> _Au
     return _minimal(dfa) if minimal else dfa
 
 
+def dfa_from_edges(states: int, edges: dict[tuple[int, int], tuple[tuple[int, int], ...]]) -> _Automaton:
+    """A DFA whose every state accepts (state 0 initial) from its edges: (source, dest) → code point intervals."""
+    a = _Automaton([[] for _ in range(states)], [True] * states, deterministic=True)
+    for (source, dest), chars in edges.items():
+        a.transitions[source].extend((lo, hi, dest) for lo, hi in chars)
+    for trans in a.transitions:
+        trans.sort()
+    return a
+
+
 def concatenation_nfa(regexp: str) -> _Automaton | None:
     """An automaton of a Lucene RegExp whose top-level concatenation is not determinized: each part is built
     (and minimized) as Lucene builds it, then the parts are concatenated. None when a part is too complex."""

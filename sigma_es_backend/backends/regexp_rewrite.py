@@ -80,8 +80,11 @@ def _first_run(items: list[_Item]) -> Iterator[str]:
     run = items[1]
     chars = automaton.char_set(run.atom)
     low = run.bounds()[0]
-    other = None if chars is None else _class(_complement(chars))
-    if other is not None and low >= 2:
+    if chars is None or low < 2:
+        return
+    if chars == _ANY:
+        yield f"{run.atom}{{{low}}}.*"
+    elif (other := _class(_complement(chars))) is not None:
         yield f"(.*{other})?{run.atom}{{{low}}}.*"
 
 
@@ -132,7 +135,16 @@ def _avoiding(occurrence: str, alphabet: Intervals) -> str | None:
             if part:
                 edges[source, dest] = _union(edges.get((source, dest), ()), part)
     keep = [s for s in range(dfa.num_states) if not dfa.accept[s]]
-    return _state_elimination(keep, edges)
+    text = _state_elimination(keep, edges)
+    if text is None:
+        return None
+    # the written regexp must be exactly the automaton it was written from (both are deterministic)
+    number = {state: i for i, state in enumerate(keep)}
+    intended = automaton.dfa_from_edges(len(keep), {(number[p], number[q]): chars for (p, q), chars in edges.items()})
+    written = automaton.minimal_dfa(text, minimal=False)
+    if written is None or not (automaton.included(intended, written) and automaton.included(written, intended)):
+        return None
+    return text
 
 
 # --- DFA → regexp (state elimination) -------------------------------------------------------------------
@@ -210,22 +222,27 @@ def _state_elimination(states: list[int], char_edges: dict[tuple[int, int], Inte
 # --- character classes ------------------------------------------------------------------------------------
 def _class(chars: Intervals) -> str | None:
     """A Lucene RegExp class for a set of code points: the shorter of `[…]` and `[^…]`; None when it would
-    need a surrogate code point as a bound."""
+    need a surrogate code point as a bound, or when Lucene would read it as another set (checked: the
+    inclusion check covers only one direction of a rewrite, a wrong class could widen the other)."""
     if chars == _ANY:
         return "."
-    if len(chars) == 1 and chars[0][0] == chars[0][1]:
-        return _member(*chars[0])
     forms = []
+    if len(chars) == 1 and chars[0][0] == chars[0][1]:
+        forms.append(_member(*chars[0]))
     for negated, members in ((False, chars), (True, _complement(chars))):
-        if not members or any(_SURROGATES[0] <= c <= _SURROGATES[1] for lo, hi in members for c in (lo, hi)):
+        if not members:
             continue
         forms.append(("[^" if negated else "[") + "".join(_member(lo, hi) for lo, hi in members) + "]")
-    return min(forms, key=len) if forms else None
+    forms = [form for form in forms if not any(_SURROGATES[0] <= ord(c) <= _SURROGATES[1] for c in form)]
+    text = min(forms, key=len) if forms else None
+    return text if text is not None and automaton.char_set(text) == chars else None
 
 
 def _member(lo: int, hi: int) -> str:
     if lo == hi:
         return _char(lo)
+    if lo == ord("\\"):  # `\\` is a whole class member in Lucene (RegExp's predefined classes): no range from it
+        return _char(lo) + _member(lo + 1, hi)
     if hi == lo + 1:
         return _char(lo) + _char(hi)
     return f"{_char(lo)}-{_char(hi)}"
@@ -301,19 +318,25 @@ def _items(regexp: str) -> list[_Item] | None:
 
 
 def _class_end(regexp: str, start: int) -> int:
-    """The index after the `]` closing the class at `start` (RegExp: the first member may be `]`)."""
+    """The index after the `]` closing the class at `start`, read as RegExp reads it: the first member may be
+    `]`; a member is a character (escaped or not) or `\\d`-style / `\\\\`; a character followed by `-`
+    is a range whose end may be any character, `]` too."""
     i = start + 1
     if regexp.startswith("^", i):
         i += 1
     first = True
-    while i < len(regexp):
-        if regexp[i] == "\\":
-            i += 2
-        elif regexp[i] == "]" and not first:
+    n = len(regexp)
+    while i < n:
+        if regexp[i] == "]" and not first:
             return i + 1
-        else:
-            i += 1
         first = False
+        if regexp[i] == "\\" and i + 1 < n and regexp[i + 1] in "dDwWsS\\":
+            i += 2  # a predefined class or an escaped backslash: never a range start
+            continue
+        i += 2 if regexp[i] == "\\" else 1
+        if i < n and regexp[i] == "-":
+            i += 1
+            i += 2 if regexp.startswith("\\", i) else 1
     return -1
 
 

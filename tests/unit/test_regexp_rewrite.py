@@ -115,3 +115,29 @@ def test_rule_converts_with_the_equivalent_regexp() -> None:
     assert lucene_query == f"CommandLine:/{delimited}/"
     (dsl_query,) = convert(rule, "es_dsl", pipeline=ProcessingPipeline())
     assert json.loads(dsl_query)["query"] == {"regexp": {"CommandLine": {"value": rewritten(WSASS)[1], "flags": "ALL"}}}
+
+
+def test_classes_are_written_as_lucene_reads_them() -> None:
+    # `\\` is a whole class member in Lucene (never a range start), `-` only a range inside a class: every
+    # set of the code points around them is written, and read back as the same set
+    codes = [ord(c) for c in "!*,-.[\\]^_a"]
+    for mask in range(1, 1 << len(codes)):
+        members = sorted(code for i, code in enumerate(codes) if mask >> i & 1)
+        intervals: list[tuple[int, int]] = []
+        for code in members:
+            if intervals and intervals[-1][1] == code - 1:
+                intervals[-1] = (intervals[-1][0], code)
+            else:
+                intervals.append((code, code))
+        chars = tuple(intervals)
+        for form in (chars, regexp_rewrite._complement(chars)):
+            text = regexp_rewrite._class(form)
+            assert text is not None and automaton.char_set(text) == form, (form, text)
+
+
+def test_gap_class_with_backslash_and_bracket_is_not_widened() -> None:
+    # review finding: `[^…\\-\^]` read by Lucene as `\`, `-`, `^` (not the range) widened the gap to `]`
+    sigma_regexp = r"(?i)\.exe\s+[^\-\\\]^]{0,64}werfault"
+    translated, equivalent = rewritten(sigma_regexp)
+    for value in (".exe x]x werfault", ".exe x^x werfault", ".exe x\\x werfault", ".exe xyx werfault"):
+        assert lucene_matches(equivalent, value) is bool(re.search(sigma_regexp, value)), value
