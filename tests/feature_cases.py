@@ -46,10 +46,15 @@ NO_DATE_PARTS = {"es_lucene": "query_string cannot extract date parts", "es_kql"
 # Analyzed text fields: only ES|QL compares the whole value.
 TEXT_FIELD = {backend: "analyzed text field|regular expression on match_only_text" for backend in BACKEND_IDS
               if backend != "es_esql"}
-FIELDREF_NO = {"es_lucene": "query_string cannot compare two fields", "es_kql": "KQL cannot compare two fields"}
+FIELDREF_NO = {"es_kql": "KQL cannot compare two fields"}
+# es_lucene carries a field reference as a script filter beside the query_string (dsl_query, Kibana rules,
+# monitors); its plain query_string refuses the rule.
+LUCENE_FIELDREF = {"es_lucene": "query_string cannot compare two fields"}
 # The split Sysmon User field: the refusal names the rule and both sides.
-SPLIT_FIELDREF_NO = {backend: rf"rule 'fieldref_split-.*'.*field reference \(fieldref\) .*'User' \(user\.domain "
-                     rf"\+ '\\\\' \+ user\.name\).*{reason}" for backend, reason in FIELDREF_NO.items()}
+SPLIT_FIELDREF_NO, SPLIT_LUCENE_FIELDREF = (
+    {backend: rf"rule 'fieldref_split-.*'.*field reference \(fieldref\) .*'User' \(user\.domain "
+     rf"\+ '\\\\' \+ user\.name\).*{reason}" for backend, reason in refusals.items()}
+    for refusals in (FIELDREF_NO, LUCENE_FIELDREF))
 
 
 def everywhere(pattern: str) -> dict[str, str]:
@@ -65,6 +70,8 @@ class FeatureCase:
     expected: frozenset[str] | set[str]
     logsource: str = "process_creation"
     raises: dict[str, str] = field(default_factory=dict)  # backend → regex the error must match
+    # backend → regex the error of its default format must match; its other formats find `expected`
+    default_format_raises: dict[str, str] = field(default_factory=dict)
     field_types: dict[str, str] = field(default_factory=dict)  # capability overrides (ECS field → type)
     pipeline_vars: dict[str, list[str]] = field(default_factory=dict)  # values for `expand` placeholders
     # The backends that run the case (default all). Multi-valued fields as function arguments are outside
@@ -419,22 +426,22 @@ CASES: list[FeatureCase] = [
                 {"same": {EXE: CMD_EXE, PARENT: CMD_EXE}, "other_case": {EXE: CMD_EXE, PARENT: CMD_EXE.upper()},
                  "prefix": {EXE: CMD_EXE, PARENT: CMD_EXE[:-1]}, "longer": {EXE: CMD_EXE, PARENT: CMD_EXE + "x"},
                  "no_parent": {EXE: CMD_EXE}, "neither": {}},
-                {"same", "other_case"}, raises=FIELDREF_NO),
+                {"same", "other_case"}, raises=FIELDREF_NO, default_format_raises=LUCENE_FIELDREF),
     FeatureCase("fieldref", "negated", "sel:\n  Image|fieldref: ParentImage\ncondition: not sel",
                 {"same": {EXE: CMD_EXE, PARENT: CMD_EXE}, "other": {EXE: CMD_EXE, PARENT: "C:\\x.exe"},
                  "no_parent": {EXE: CMD_EXE}, "neither": {}},
-                {"other", "no_parent", "neither"}, raises=FIELDREF_NO),
+                {"other", "no_parent", "neither"}, raises=FIELDREF_NO, default_format_raises=LUCENE_FIELDREF),
     FeatureCase("fieldref", "startswith", "sel:\n  Image|fieldref|startswith: CurrentDirectory\ncondition: sel",
                 {"inside": {EXE: "C:\\Temp\\x.exe", CWD: "c:\\temp\\"}, "elsewhere": {EXE: "C:\\Temp\\x.exe", CWD: "C:\\Other\\"},
                  "equal": {EXE: "C:\\a", CWD: "C:\\A"}, "no_cwd": {EXE: "C:\\a"}},
-                {"inside", "equal"}, raises=FIELDREF_NO),
+                {"inside", "equal"}, raises=FIELDREF_NO, default_format_raises=LUCENE_FIELDREF),
     FeatureCase("fieldref", "endswith", "sel:\n  Image|fieldref|endswith: OriginalFileName\ncondition: sel",
                 {"same_name": {EXE: "C:\\x\\CMD.EXE", OFN: "cmd.exe"}, "renamed": {EXE: "C:\\x\\evil.exe", OFN: "cmd.exe"},
                  "suffix_only_inside": {EXE: "C:\\x\\cmd.exe.bak", OFN: "cmd.exe"}},
-                {"same_name"}, raises=FIELDREF_NO),
+                {"same_name"}, raises=FIELDREF_NO, default_format_raises=LUCENE_FIELDREF),
     FeatureCase("fieldref", "contains", "sel:\n  Image|fieldref|contains: OriginalFileName\ncondition: sel",
                 {"inside": {EXE: "C:\\cmd.exe\\x", OFN: "CMD.exe"}, "not_inside": {EXE: "C:\\x", OFN: "cmd.exe"}},
-                {"inside"}, raises=FIELDREF_NO),
+                {"inside"}, raises=FIELDREF_NO, default_format_raises=LUCENE_FIELDREF),
     FeatureCase("fieldref", "wildcard_field", "sel:\n  CommandLine|fieldref: ParentCommandLine\ncondition: sel",
                 {"same": {CMD: "x", "process.parent.command_line": "x"}}, set(),
                 raises={**everywhere("fieldref.* on wildcard field 'process.command_line'"), **FIELDREF_NO}),
@@ -448,7 +455,7 @@ CASES: list[FeatureCase] = [
                    "no_domain": {NAME: "alice", PARENT_USER: "\\alice"},
                    "no_domain_bare": {NAME: "alice", PARENT_USER: "alice"},
                    "no_parent": {DOMAIN: "CORP", NAME: "alice"}, "neither": {}},
-                  {"same", "other_case"}, raises=SPLIT_FIELDREF_NO)
+                  {"same", "other_case"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF)
       for name, detection in (("user_to_parent", "User|fieldref: ParentUser"),
                               ("parent_to_user", "ParentUser|fieldref: User"))],
     FeatureCase("fieldref_split", "negated", "sel:\n  User|fieldref: ParentUser\ncondition: not sel",
@@ -457,12 +464,12 @@ CASES: list[FeatureCase] = [
                  "no_domain": {NAME: "alice", PARENT_USER: "\\alice"},
                  "no_name": {DOMAIN: "CORP", PARENT_USER: "CORP\\"},
                  "no_parent": {DOMAIN: "CORP", NAME: "alice"}, "neither": {}},
-                {"other_user", "no_domain", "no_name", "no_parent", "neither"}, raises=SPLIT_FIELDREF_NO),
+                {"other_user", "no_domain", "no_name", "no_parent", "neither"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF),
     FeatureCase("fieldref_split", "negated_parent_to_user", "sel:\n  ParentUser|fieldref: User\ncondition: not sel",
                 {"same": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\alice"},
                  "other_user": {DOMAIN: "CORP", NAME: "bob", PARENT_USER: "CORP\\alice"},
                  "no_name": {DOMAIN: "CORP", PARENT_USER: "CORP\\"}},
-                {"other_user", "no_name"}, raises=SPLIT_FIELDREF_NO),
+                {"other_user", "no_name"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF),
     # User starts with / ends with / contains ParentUser's value, and ParentUser … User's.
     FeatureCase("fieldref_split", "user_startswith_parent", "sel:\n  User|fieldref|startswith: ParentUser\ncondition: sel",
                 {"domain": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "corp\\"},
@@ -471,27 +478,27 @@ CASES: list[FeatureCase] = [
                  "longer": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\alice2"},
                  "name_only": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "alice"},
                  "no_domain": {NAME: "alice", PARENT_USER: "alice"}},
-                {"domain", "part_of_domain", "equal"}, raises=SPLIT_FIELDREF_NO),
+                {"domain", "part_of_domain", "equal"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF),
     FeatureCase("fieldref_split", "parent_startswith_user", "sel:\n  ParentUser|fieldref|startswith: User\ncondition: sel",
                 {"longer": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\ALICE2"},
                  "equal": {DOMAIN: "corp", NAME: "alice", PARENT_USER: "CORP\\alice"},
                  "shorter": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP\\ali"},
                  "no_domain": {NAME: "alice", PARENT_USER: "\\alice"}},
-                {"longer", "equal"}, raises=SPLIT_FIELDREF_NO),
+                {"longer", "equal"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF),
     FeatureCase("fieldref_split", "user_endswith_parent", "sel:\n  User|fieldref|endswith: ParentUser\ncondition: sel",
                 {"name": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "\\ALICE"},
                  "part_of_name": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "ice"},
                  "domain": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP"},
                  "no_domain": {NAME: "alice", PARENT_USER: "alice"}},
-                {"name", "part_of_name"}, raises=SPLIT_FIELDREF_NO),
+                {"name", "part_of_name"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF),
     FeatureCase("fieldref_split", "parent_contains_user", "sel:\n  ParentUser|fieldref|contains: User\ncondition: sel",
                 {"inside": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "x Corp\\Alice y"},
                  "apart": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: "CORP alice"},
                  "no_name": {DOMAIN: "CORP", PARENT_USER: "CORP\\"}},
-                {"inside"}, raises=SPLIT_FIELDREF_NO),
+                {"inside"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF),
     FeatureCase("fieldref_split", "user_to_user", "sel:\n  User|fieldref: User\ncondition: sel",
                 {"present": {DOMAIN: "CORP", NAME: "alice"}, "no_domain": {NAME: "alice"}},
-                {"present"}, raises=SPLIT_FIELDREF_NO),
+                {"present"}, raises=SPLIT_FIELDREF_NO, default_format_raises=SPLIT_LUCENE_FIELDREF),
     # Every combination of the parts' values (es_dsl's script; EQL reads an array's first value only and
     # ES|QL functions return null on multi-valued fields: README).
     FeatureCase("fieldref_split", "multi_valued", "sel:\n  User|fieldref: ParentUser\ncondition: sel",
@@ -500,6 +507,7 @@ CASES: list[FeatureCase] = [
                  "second_parent": {DOMAIN: "CORP", NAME: "alice", PARENT_USER: ["x", "CORP\\alice"]},
                  "mixed": {DOMAIN: ["WS1", "CORP"], NAME: ["alice", "bob"], PARENT_USER: "WS2\\bob"}},
                 {"second_name", "second_domain", "second_parent"}, raises=SPLIT_FIELDREF_NO,
+                default_format_raises=SPLIT_LUCENE_FIELDREF,
                 backends=("es_lucene", "es_dsl", "es_kql")),
     *[FeatureCase("timestamp_parts", part, f"sel:\n  UtcTime|{part}: {value}\ncondition: sel",
                   {"match": {TS: match}, "other": {TS: other}}, {"match"}, raises=NO_DATE_PARTS)

@@ -57,7 +57,7 @@ from sigma_es_backend.backends.correlation import (
     correlation_error,
     summed_field,
 )
-from sigma_es_backend.backends.fieldref import JoinedField, Operand, check_field_comparison, field_comparison
+from sigma_es_backend.backends.fieldref import fieldref_script_query
 from sigma_es_backend.backends.pattern import Pattern
 from sigma_es_backend.outputs import formats as detection_formats
 from sigma_es_backend.outputs.context import correlation_context
@@ -66,23 +66,6 @@ from sigma_es_backend.outputs.opensearch import BucketCondition, build_bucket_mo
 Query = dict[str, Any]
 RANGE_OPERATORS = {CompareOperators.LT: "lt", CompareOperators.LTE: "lte",
                    CompareOperators.GT: "gt", CompareOperators.GTE: "gte"}
-# Each side is {"fields": [...], "separator": s}: one field, or the parts of a joined field (Sysmon User =
-# user.domain + "\\" + user.name). Its values are every combination of its fields' values joined with
-# the separator; none when a field has no value. True when any value of one side compares true with
-# any of the other, case-insensitively.
-FIELDREF_SCRIPT = (
-    "List joined(Map doc, Map side) { List out = new ArrayList(); out.add(''); "
-    "for (int i = 0; i < side.fields.size(); ++i) { String name = side.fields.get(i); "
-    "if (!doc.containsKey(name)) { return new ArrayList(); } List next = new ArrayList(); "
-    "for (String prefix : out) { for (def v : doc[name]) { "
-    "next.add(i == 0 ? v.toString() : prefix + side.separator + v.toString()); } } out = next; } "
-    "return out; } "
-    "List left = joined(doc, params.field); if (left.isEmpty()) { return false; } "
-    "List right = joined(doc, params.reference); "
-    "for (String x : left) { String a = x.toLowerCase(); for (String y : right) { String b = y.toLowerCase(); "
-    "if (params.operation == 'equals' ? a.equals(b) : params.operation == 'startswith' ? a.startsWith(b) "
-    ": params.operation == 'endswith' ? a.endsWith(b) : a.contains(b)) { return true; } } } return false;"
-)
 TIMESTAMP_PART_SCRIPT = (
     "if (!doc.containsKey(params.field)) { return false; } "
     "for (def t : doc[params.field]) { int v = params.part == 'minute' ? t.getMinute() "
@@ -93,12 +76,6 @@ TIMESTAMP_PART_SCRIPT = (
 MATCH_NONE: Query = {"bool": {"must_not": [{"match_all": {}}]}}
 # Groups per page of a correlation's composite aggregation (page on with `after_key`).
 COMPOSITE_PAGE_SIZE = 10000
-
-
-def _script_side(operand: Operand) -> dict[str, Any]:
-    if isinstance(operand, JoinedField):
-        return {"fields": list(operand.parts), "separator": operand.separator}
-    return {"fields": [operand], "separator": ""}
 
 
 @dataclass(frozen=True)
@@ -295,13 +272,7 @@ class DslBackend(CorrelationBackendMixin, detection_formats.OpenSearchMonitorFor
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> Query:
-        # Query DSL has no field-to-field comparison: a Painless script query over both sides' doc
-        # values, case-insensitive as Sigma is; any value of one side against any of the other.
-        comparison = field_comparison(cond)
-        check_field_comparison(state, comparison, cond, self.identifier)
-        params = {"field": _script_side(comparison.field), "reference": _script_side(comparison.reference),
-                  "operation": comparison.operation}
-        return {"script": {"script": {"lang": "painless", "source": FIELDREF_SCRIPT, "params": params}}}
+        return fieldref_script_query(cond, state, self.identifier)
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
                                                       state: ConversionState) -> Query:

@@ -85,13 +85,14 @@ FEATURES: tuple[Feature, ...] = (
     Feature("special_values", "values with reserved characters, quotes, trailing backslash, unicode, empty string",
             **{**_all(OK), "es_kql": Support(True, f"{KQL_CASE_NOTE}; {KQL_PATTERN_NOTE}")}),
     Feature("fieldref", "`fieldref` (and its `startswith` / `endswith` / `contains` forms), case-insensitive",
-            es_lucene=Support(False, "query_string cannot compare fields"),
+            es_lucene=Support(True, "a condition of its own (not inside an OR): Painless script filter beside the "
+                              "query_string in `dsl_query`, Kibana rules and monitors; the plain query_string refuses"),
             es_dsl=Support(True, "Painless script query; keyword fields only"),
             es_eql=Support(True, "`startsWith~` / `endsWith~` / `stringContains~`; keyword fields only"),
             es_esql=Support(True, "keyword fields only"), es_kql=ERROR),
     Feature("fieldref_split", "`fieldref` to or from the split Sysmon `User` field "
             "(`user.domain` + `\\` + `user.name`), either side",
-            es_lucene=Support(False, "query_string cannot compare fields"),
+            es_lucene=Support(True, "as `fieldref`: a script filter beside the query_string"),
             es_dsl=Support(True, "Painless joins the parts' values, every combination"),
             es_eql=Support(True, "`concat()`; single-valued fields"),
             es_esql=Support(True, "`CONCAT`; single-valued fields"), es_kql=ERROR),

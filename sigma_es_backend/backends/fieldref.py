@@ -38,6 +38,25 @@ class JoinedField:
 
 Operand = str | JoinedField  # one ECS field, or a joined one
 
+# Query DSL has no field-to-field comparison: a Painless script query over both sides' doc values,
+# case-insensitive as Sigma is; any value of one side against any of the other; false when a side has no
+# value (es_dsl's comparison, and es_lucene's script filter beside its query_string). Each side is
+# {"fields": [...], "separator": s}: one field, or the parts of a joined field (Sysmon User = user.domain +
+# "\\" + user.name); its values are every combination of its fields' values joined with the separator.
+FIELDREF_SCRIPT = (
+    "List joined(Map doc, Map side) { List out = new ArrayList(); out.add(''); "
+    "for (int i = 0; i < side.fields.size(); ++i) { String name = side.fields.get(i); "
+    "if (!doc.containsKey(name)) { return new ArrayList(); } List next = new ArrayList(); "
+    "for (String prefix : out) { for (def v : doc[name]) { "
+    "next.add(i == 0 ? v.toString() : prefix + side.separator + v.toString()); } } out = next; } "
+    "return out; } "
+    "List left = joined(doc, params.field); if (left.isEmpty()) { return false; } "
+    "List right = joined(doc, params.reference); "
+    "for (String x : left) { String a = x.toLowerCase(); for (String y : right) { String b = y.toLowerCase(); "
+    "if (params.operation == 'equals' ? a.equals(b) : params.operation == 'startswith' ? a.startsWith(b) "
+    ": params.operation == 'endswith' ? a.endsWith(b) : a.contains(b)) { return true; } } } return false;"
+)
+
 
 def operand_fields(operand: Operand) -> tuple[str, ...]:
     return operand.parts if isinstance(operand, JoinedField) else (operand,)
@@ -131,3 +150,18 @@ def fieldref_refused(cond: Any, reason: str, backend: str, rule_label: str = "")
     where = f"{rule_label}: " if rule_label else ""
     return unsupported(f"{where}field reference (fieldref) {field_comparison(cond).describe()}: {reason}",
                        cond, backend)
+
+
+def _script_side(operand: Operand) -> dict[str, Any]:
+    if isinstance(operand, JoinedField):
+        return {"fields": list(operand.parts), "separator": operand.separator}
+    return {"fields": [operand], "separator": ""}
+
+
+def fieldref_script_query(cond: Any, state: ConversionState, backend: str) -> dict[str, Any]:
+    """The Painless script query of a `field = fieldref` condition (both sides keyword fields)."""
+    comparison = field_comparison(cond)
+    check_field_comparison(state, comparison, cond, backend)
+    params = {"field": _script_side(comparison.field), "reference": _script_side(comparison.reference),
+              "operation": comparison.operation}
+    return {"script": {"script": {"lang": "painless", "source": FIELDREF_SCRIPT, "params": params}}}

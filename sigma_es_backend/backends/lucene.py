@@ -10,6 +10,7 @@ turn `a OR NOT b` into `a AND NOT b`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from sigma.conditions import (
@@ -32,7 +33,7 @@ from sigma.types import (
     SigmaString,
 )
 
-from sigma_es_backend.backends import compaction, escaping
+from sigma_es_backend.backends import compaction, escaping, lucene_filters
 from sigma_es_backend.backends.common import (
     FieldCapabilities,
     RuleLabelMixin,
@@ -115,9 +116,12 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
     def convert_condition(self, cond: Any, state: ConversionState) -> Any:
         """A rule's condition; converted again with value lists compacted when it has more leaf queries than
         max_clause_count allows or (engine=opensearch) is longer than OpenSearch's query string limit; with
-        engine=opensearch refused when even that is over a limit."""
+        engine=opensearch refused when even that is over a limit. A rule with field references is its
+        query_string and the references as filters beside it (`lucene_filters`)."""
         if self._depth:
             return super().convert_condition(cond, state)
+        if lucene_filters.first_fieldref(cond) is not None:
+            return self._with_filters(cond, state)
         self._depth += 1
         try:
             query = super().convert_condition(cond, state)
@@ -132,6 +136,16 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
                 check_clause_count(compaction.lucene_clause_count(query), self, cond)
             check_query_string_length(len(query), self, cond)
         return query
+
+    def _with_filters(self, cond: Any, state: ConversionState) -> lucene_filters.LuceneWithFilters:
+        try:
+            rest, filters = lucene_filters.split(cond, state, self.identifier)
+        except lucene_filters.ReferenceInOr as error:
+            raise fieldref_refused(error.args[0], "query_string cannot compare two fields, and this comparison "
+                                   "is part of an OR: no filter beside the query_string can carry it",
+                                   self.identifier, self._rule_label) from None
+        query = self.convert_condition(rest, state) if rest is not None else "*:*"
+        return lucene_filters.LuceneWithFilters(query, filters, lucene_filters.first_fieldref(cond))
 
     def _over_limits(self, query: str) -> bool:
         return compaction.lucene_clauses_exceed(query, compaction.MAX_CLAUSE_COUNT) or (
@@ -312,6 +326,7 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> str:
+        # only reached by a condition convert_condition did not split (not expected): refuse, never drop
         raise fieldref_refused(cond, "query_string cannot compare two fields", self.identifier, self._rule_label)
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,
@@ -326,8 +341,31 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
     convert_condition_val_re = convert_condition_val_str
 
     # --- formats ---------------------------------------------------------------------------------
-    def finalize_query_dsl_query(self, rule: SigmaRule, query: str, index: int, state: ConversionState) -> str:
+    def finish_query(self, rule: SigmaRule, query: Any, state: ConversionState) -> Any:
+        if isinstance(query, lucene_filters.LuceneWithFilters):  # pySigma formats the query_string part only
+            return replace(query, query=super().finish_query(rule, query.query, state))
+        return super().finish_query(rule, query, state)
+
+    def finalize_query_default(self, rule: SigmaRule, query: Any, index: int, state: ConversionState) -> Any:
+        if isinstance(query, lucene_filters.LuceneWithFilters):
+            raise fieldref_refused(query.fieldref, "query_string cannot compare two fields (the formats dsl_query, "
+                                   "kibana_rule, kibana_ndjson and opensearch_monitor carry the comparison as a "
+                                   "script filter beside the query_string)", self.identifier, self._rule_label)
+        return super().finalize_query_default(rule, query, index, state)
+
+    def finalize_query_dsl_query(self, rule: SigmaRule, query: Any, index: int, state: ConversionState) -> str:
+        if isinstance(query, lucene_filters.LuceneWithFilters):
+            return json.dumps({"query": query.dsl()})
         return json.dumps({"query": query_string_query(query)})
+
+    def kibana_query_and_filters(self, rule: SigmaRule, query: Any, index: int,
+                                 state: ConversionState) -> tuple[str, tuple[dict[str, Any], ...]]:
+        if isinstance(query, lucene_filters.LuceneWithFilters):
+            return query.query, tuple(f.kibana() for f in query.filters)
+        return super().kibana_query_and_filters(rule, query, index, state)
+
+    def monitor_query(self, query: Any) -> Any:
+        return query.dsl() if isinstance(query, lucene_filters.LuceneWithFilters) else query
 
     def finalize_output_dsl_query(self, queries: list[str]) -> list[str]:
         return queries

@@ -19,7 +19,6 @@ from sigma.exceptions import SigmaError
 from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends import backends
-from sigma_es_backend.backends.common import query_string_query
 from sigma_es_backend.conversion import iter_rule_files
 from sigma_es_backend.events.readers import Record, read_records
 from sigma_es_backend.harness.connection import query_limits
@@ -78,8 +77,11 @@ def _convert(document: dict[str, Any], target: str, options: dict[str, Any]) -> 
     # A fresh rule per target: pySigma's pipeline rewrites the rule's field names in place.
     rule = SigmaCollection.from_dicts([document], collect_errors=True).rules[0]
     backend = backends[target](processing_pipeline=ecs_pipeline(), collect_errors=True, **options)
+    # es_lucene as a search body: its query_string with lenient false, and a field reference as a script
+    # filter beside it (backends/lucene_filters.py), as dsl_query writes it for every other client.
+    output_format = "dsl_query" if target == "es_lucene" else "default"
     try:
-        queries = backend.convert(SigmaCollection([rule]))
+        queries = backend.convert(SigmaCollection([rule]), output_format)
     except SigmaError as error:
         return _Target(target, None, str(error))
     except Exception as error:  # noqa: BLE001 - a backend crash is this rule's error, not the batch's
@@ -117,9 +119,7 @@ def _hits(client: OpenSearch, slot: _Slot, target: _Target, documents: dict[str,
     """Distinct matching documents over the rule's queries (a rule may convert to several)."""
     ids: set[str] = set()
     for query in target.queries or []:
-        if target.name == "es_lucene":
-            ids |= _search_ids(client, slot, query_string_query(query))
-        elif target.name == "es_dsl":
+        if target.name in ("es_lucene", "es_dsl"):
             body = json.loads(query) if isinstance(query, str) else query
             ids |= _search_ids(client, slot, body["query"])
         elif target.name == "es_eql":

@@ -12,6 +12,7 @@ from sigma.correlations import SigmaCorrelationType
 from sigma.rule import SigmaRule
 
 from sigma_es_backend.backends.correlation import Correlation, CorrelationBackendMixin, correlation_error
+from sigma_es_backend.backends.lucene_filters import LuceneWithFilters
 from sigma_es_backend.outputs.context import DetectionOptions, correlation_context, detection_context
 from sigma_es_backend.outputs.kibana import THRESHOLD_MAX_FIELDS, KibanaQuery, Threshold, build_kibana_rule
 from sigma_es_backend.outputs.opensearch import MonitorQuery, MonitorType, build_monitor
@@ -38,10 +39,15 @@ class KibanaRuleFormats(_DetectionFormatBase):
 
     kibana_query: ClassVar[KibanaQuery]
 
+    def kibana_query_and_filters(self, rule: SigmaRule, query: Any, index: int,
+                                 state: ConversionState) -> tuple[str, tuple[dict[str, Any], ...]]:
+        """The rule's query text and its Kibana filters (es_lucene: field references, see lucene_filters)."""
+        return self.finalize_query_default(rule, query, index, state), ()  # type: ignore[attr-defined]
+
     def kibana_rule(self, rule: SigmaRule, query: Any, index: int, state: ConversionState) -> dict[str, Any]:
-        text = self.finalize_query_default(rule, query, index, state)  # type: ignore[attr-defined]
+        text, filters = self.kibana_query_and_filters(rule, query, index, state)
         ctx = detection_context(rule, state, self.detection_options())
-        return build_kibana_rule(ctx, self.kibana_query, text).to_dict()
+        return build_kibana_rule(ctx, self.kibana_query, text, filters=filters).to_dict()
 
     def finalize_query_kibana_rule(self, rule: SigmaRule, query: Any, index: int, state: ConversionState) -> str:
         return json.dumps(self.kibana_rule(rule, query, index, state), indent=2, ensure_ascii=False)
@@ -89,9 +95,14 @@ class OpenSearchMonitorFormats(_DetectionFormatBase):
         requested = self.backend_options.get("monitor_type")
         if requested is not None and requested not in MONITOR_TYPES:
             raise ValueError(f"monitor_type '{requested}' is not one of {', '.join(MONITOR_TYPES)}")
+        query = self.monitor_query(query)
         monitor_query = MonitorQuery(query_string=query) if isinstance(query, str) else MonitorQuery(dsl=query)
         ctx = detection_context(rule, state, self.detection_options())
         return build_monitor(ctx, monitor_query, MONITOR_TYPES.get(requested) if requested else None)
+
+    def monitor_query(self, query: Any) -> Any:
+        """The converted query as a monitor runs it: a query_string, or a Query DSL query."""
+        return query
 
     def finalize_query_opensearch_monitor(self, rule: SigmaRule, query: Any, index: int,
                                           state: ConversionState) -> str:
@@ -139,6 +150,11 @@ class KibanaThresholdCorrelations(CorrelationBackendMixin):
             raise correlation_error(self.identifier, rule, f"{len(correlation.group_by)} group-by fields: a "
                                     f"threshold rule takes at most {THRESHOLD_MAX_FIELDS}")
         needed = int(correlation.count) + (1 if correlation.operator == ">" else 0)
+        if any(isinstance(ref.query, LuceneWithFilters) for ref in correlation.rules):
+            # es_lucene's rule with a field reference (query_string + script filter): one threshold rule's
+            # query cannot hold the OR of such rules
+            raise correlation_error(self.identifier, rule, "a referenced rule compares two fields (fieldref), which "
+                                    "a Lucene threshold rule's query cannot express (use es_esql -f kibana_rule)")
         queries = [str(ref.query) for ref in correlation.rules]
         or_token = self.or_token
         query = queries[0] if len(queries) == 1 else f" {or_token} ".join(f"({q})" for q in queries)

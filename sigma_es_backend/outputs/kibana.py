@@ -77,12 +77,15 @@ class KibanaRule:
     note: str
     meta: dict[str, Any] = field(default_factory=dict)
     threshold: Threshold | None = None
+    filters: tuple[dict[str, Any], ...] = ()  # Kibana filters beside the query (every one must hold)
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "rule_id": self.rule_id, "name": self.name, "description": self.description,
             "type": self.type, "language": self.language, "query": self.query,
         }
+        if self.filters:
+            body["filters"] = [dict(f) for f in self.filters]
         if self.index is not None:
             body["index"] = list(self.index)
         if self.threshold is not None:
@@ -123,13 +126,13 @@ def kibana_threat(tags: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
 
 
 def build_kibana_rule(ctx: DetectionContext, kind: KibanaQuery, query: str,
-                      threshold: Threshold | None = None) -> KibanaRule:
+                      threshold: Threshold | None = None, filters: tuple[dict[str, Any], ...] = ()) -> KibanaRule:
     level = level_mapping(ctx.level)
     options = ctx.options
     rule = KibanaRule(
         rule_id=ctx.rule_id, name=ctx.title, description=ctx.description,
         type="threshold" if threshold is not None else kind.type, language=kind.language, query=query,
-        threshold=threshold,
+        threshold=threshold, filters=filters,
         index=ctx.index if kind.uses_index else None,
         severity=level.kibana_severity, risk_score=level.risk_score,
         threat=kibana_threat(ctx.tags),
