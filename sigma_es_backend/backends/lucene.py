@@ -120,17 +120,19 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         query_string and the references as filters beside it (`lucene_filters`)."""
         if self._depth:
             return super().convert_condition(cond, state)
-        if lucene_filters.first_fieldref(cond) is not None:
-            return self._with_filters(cond, state)
         self._depth += 1
         try:
             query = super().convert_condition(cond, state)
             if isinstance(query, str) and self._over_limits(query):
                 self._compact = True
                 query = super().convert_condition(cond, state)
+        except lucene_filters.ReferenceFound:
+            query = lucene_filters.ReferenceFound
         finally:
             self._depth -= 1
             self._compact = False
+        if query is lucene_filters.ReferenceFound:
+            return self._with_filters(cond, state)
         if isinstance(query, str) and self.engine == "opensearch":
             if compaction.lucene_clauses_exceed(query, clause_limit(self)):
                 check_clause_count(compaction.lucene_clause_count(query), self, cond)
@@ -326,7 +328,8 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
 
     def convert_condition_field_eq_field(self, cond: ConditionFieldEqualsValueExpression,
                                          state: ConversionState) -> str:
-        # only reached by a condition convert_condition did not split (not expected): refuse, never drop
+        if self._depth:  # within a rule's condition: convert_condition takes the reference out (_with_filters)
+            raise lucene_filters.ReferenceFound(cond)
         raise fieldref_refused(cond, "query_string cannot compare two fields", self.identifier, self._rule_label)
 
     def convert_condition_field_eq_val_timestamp_part(self, cond: ConditionFieldEqualsValueExpression,

@@ -23,6 +23,10 @@ from sigma_es_backend.backends.common import query_string_query
 from sigma_es_backend.backends.fieldref import field_comparison, fieldref_script_query
 
 
+class ReferenceFound(Exception):
+    """Raised by es_lucene's conversion of a field reference: the rule's condition is converted again, split."""
+
+
 class ReferenceInOr(Exception):
     """A field reference that is no condition of its own (inside an OR); args[0]: the reference."""
 
