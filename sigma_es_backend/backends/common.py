@@ -13,7 +13,7 @@ from sigma.conditions import (
     ConditionValueExpression,
 )
 from sigma.conversion.state import ConversionState
-from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
+from sigma.exceptions import SigmaError, SigmaFeatureNotSupportedByBackendError
 from sigma.types import (
     SigmaCasedString,
     SigmaCIDRExpression,
@@ -383,11 +383,28 @@ class RuleLabelMixin:
 
     _rule_label: str = "rule"
 
-    def convert_rule(self, rule: Any, *args: Any, **kwargs: Any) -> Any:
+    def convert_rule(self, rule: Any, output_format: str | None = None, *args: Any, **kwargs: Any) -> Any:
         path = getattr(getattr(rule, "source", None), "path", None)
         rule_id = getattr(rule, "id", None)
         self._rule_label = f"rule '{rule.title}'" + (f" ({path})" if path else (f" ({rule_id})" if rule_id else ""))
-        return super().convert_rule(rule, *args, **kwargs)  # type: ignore[misc]
+        queries = super().convert_rule(rule, output_format, *args, **kwargs)  # type: ignore[misc]
+        if queries and getattr(rule, "_backreferences", None) and not self.finalize_correlation_subqueries:
+            # pySigma leaves the rules a correlation references unfinalized (the correlation is built from
+            # their raw queries, kept as the rule's conversion result), and returns those raw queries also
+            # when the rule's own output is asked for (`generate: true`): finalized here, as any rule's.
+            return self._finalized(rule, queries, output_format or self.default_format)  # type: ignore[attr-defined]
+        return queries
+
+    def _finalized(self, rule: Any, queries: list[Any], output_format: str) -> list[Any]:
+        states = rule.get_conversion_states()
+        try:
+            return [self.finalize_query(rule, query, index, states[index], output_format)  # type: ignore[attr-defined]
+                    for index, query in enumerate(queries)]
+        except SigmaError as error:
+            if not self.collect_errors:  # type: ignore[attr-defined]
+                raise
+            self.errors.append((rule, error))  # type: ignore[attr-defined]
+            return []
 
 
 def _correlation_not_supported(self: Any, rule: Any, *args: Any, **kwargs: Any) -> Any:

@@ -368,7 +368,14 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         return super().kibana_query_and_filters(rule, query, index, state)
 
     def monitor_query(self, query: Any) -> Any:
-        return query.dsl() if isinstance(query, lucene_filters.LuceneWithFilters) else query
+        if not isinstance(query, lucene_filters.LuceneWithFilters):
+            return query
+        if self.backend_options.get("monitor_type") == "doc_level":
+            raise fieldref_refused(query.fieldref, "a document-level monitor takes a query_string only, and "
+                                   "query_string cannot compare two fields (without -O monitor_type=doc_level "
+                                   "the rule becomes a query-level monitor with the comparison as a script filter)",
+                                   self.identifier, self._rule_label)
+        return query.dsl()
 
     def finalize_output_dsl_query(self, queries: list[str]) -> list[str]:
         return queries

@@ -84,7 +84,8 @@ def split(cond: Any, state: ConversionState, backend: str) -> tuple[Any | None, 
         negate = isinstance(conjunct, ConditionNOT)
         leaf = conjunct.args[0] if negate else conjunct
         if is_fieldref(leaf):
-            label = f"Sigma fieldref: {'not ' if negate else ''}{field_comparison(leaf).describe()}"
+            # Kibana shows a negated filter as "NOT <label>": the label says what is compared, not the negation
+            label = f"Sigma fieldref: {field_comparison(leaf).describe()}"
             filters.append(DslFilter(fieldref_script_query(leaf, state, backend), negate, label))
         elif (inner := first_fieldref(conjunct)) is not None:
             raise ReferenceInOr(inner)

@@ -132,3 +132,56 @@ def test_the_script_is_es_dsl_s() -> None:
     (dsl_script,) = [s for s in _scripts(json.loads(dsl)) if "params" in s.get("script", {}).get("script", {})]
     _, lucene_script = json.loads(lucene("selection and filter_same_user"))["query"]["bool"]["filter"]
     assert lucene_script == dsl_script
+
+
+CORRELATED = """
+title: Notepad
+id: 6f3c1f2e-0000-4000-8000-000000000003
+name: notepad
+logsource: {{product: windows, category: process_creation}}
+detection:
+    selection:
+        Image|endswith: '\\notepad.exe'
+    filter_same_user:
+        User|fieldref: ParentUser
+    condition: {condition}
+---
+title: Many notepads
+id: 6f3c1f2e-0000-4000-8000-000000000004
+correlation:
+    type: event_count
+    rules: [notepad]
+    group-by: [Computer]
+    timespan: 10m
+    condition: {{gte: 3}}
+    generate: true
+"""
+
+
+@pytest.mark.parametrize("output_format", ["kibana_ndjson", "dsl_query"])
+def test_a_rule_a_correlation_generates_is_finalized_as_any_rule(output_format: str) -> None:
+    # pySigma returns such a rule's raw query (the correlation is built from it): finalized here
+    backend = backends["es_lucene"](processing_pipeline=ecs_pipeline(), collect_errors=True)
+    outputs = backend.convert(SigmaCollection.from_yaml(CORRELATED.format(condition="selection")), output_format)
+    rule_output = json.loads(outputs[0])
+    assert rule_output.get("rule_id") == "6f3c1f2e-0000-4000-8000-000000000003" if output_format == "kibana_ndjson" \
+        else rule_output["query"]["query_string"]["lenient"] is False
+
+
+def test_a_generated_rule_with_a_reference_is_refused_or_filtered_never_a_crash() -> None:
+    collection = CORRELATED.format(condition="selection and not filter_same_user")
+    backend = backends["es_lucene"](processing_pipeline=ecs_pipeline(), collect_errors=True)
+    assert backend.convert(SigmaCollection.from_yaml(collection), "default") == []
+    assert [str(e) for _, e in backend.errors if "Notepad" in str(e)] and all(
+        "query_string cannot compare two fields" in str(e) for _, e in backend.errors if "Notepad" in str(e))
+    backend = backends["es_lucene"](processing_pipeline=ecs_pipeline(), collect_errors=True)
+    (rule_output, *_) = backend.convert(SigmaCollection.from_yaml(collection), "kibana_ndjson")
+    assert json.loads(rule_output)["filters"][0]["meta"]["negate"] is True
+
+
+def test_a_document_level_monitor_is_refused_naming_the_reference() -> None:
+    backend = backends["es_lucene"](processing_pipeline=ecs_pipeline(), collect_errors=True, monitor_type="doc_level")
+    assert backend.convert(SigmaCollection.from_yaml(RULE.format(condition="selection and not filter_same_user")),
+                           "opensearch_monitor") == []
+    (error,) = [str(e) for _, e in backend.errors]
+    assert "'User'" in error and "a document-level monitor takes a query_string only" in error
