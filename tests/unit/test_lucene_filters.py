@@ -134,23 +134,13 @@ def test_the_script_is_es_dsl_s() -> None:
     assert lucene_script == dsl_script
 
 
-CORRELATED = """
-title: Notepad
-id: 6f3c1f2e-0000-4000-8000-000000000003
-name: notepad
-logsource: {{product: windows, category: process_creation}}
-detection:
-    selection:
-        Image|endswith: '\\notepad.exe'
-    filter_same_user:
-        User|fieldref: ParentUser
-    condition: {condition}
----
+# RULE with a name, and a correlation over it that also outputs it (generate: true)
+CORRELATED = RULE.replace("title: Cross user spawn\n", "title: Cross user spawn\nname: cross_user\n") + """---
 title: Many notepads
 id: 6f3c1f2e-0000-4000-8000-000000000004
 correlation:
     type: event_count
-    rules: [notepad]
+    rules: [cross_user]
     group-by: [Computer]
     timespan: 10m
     condition: {{gte: 3}}
@@ -164,7 +154,7 @@ def test_a_rule_a_correlation_generates_is_finalized_as_any_rule(output_format: 
     backend = backends["es_lucene"](processing_pipeline=ecs_pipeline(), collect_errors=True)
     outputs = backend.convert(SigmaCollection.from_yaml(CORRELATED.format(condition="selection")), output_format)
     rule_output = json.loads(outputs[0])
-    assert rule_output.get("rule_id") == "6f3c1f2e-0000-4000-8000-000000000003" if output_format == "kibana_ndjson" \
+    assert rule_output.get("rule_id") == "6f3c1f2e-0000-4000-8000-000000000002" if output_format == "kibana_ndjson" \
         else rule_output["query"]["query_string"]["lenient"] is False
 
 
@@ -172,8 +162,8 @@ def test_a_generated_rule_with_a_reference_is_refused_or_filtered_never_a_crash(
     collection = CORRELATED.format(condition="selection and not filter_same_user")
     backend = backends["es_lucene"](processing_pipeline=ecs_pipeline(), collect_errors=True)
     assert backend.convert(SigmaCollection.from_yaml(collection), "default") == []
-    assert [str(e) for _, e in backend.errors if "Notepad" in str(e)] and all(
-        "query_string cannot compare two fields" in str(e) for _, e in backend.errors if "Notepad" in str(e))
+    assert [str(e) for _, e in backend.errors if "Cross user spawn" in str(e)] and all(
+        "query_string cannot compare two fields" in str(e) for _, e in backend.errors if "Cross user spawn" in str(e))
     backend = backends["es_lucene"](processing_pipeline=ecs_pipeline(), collect_errors=True)
     (rule_output, *_) = backend.convert(SigmaCollection.from_yaml(collection), "kibana_ndjson")
     assert json.loads(rule_output)["filters"][0]["meta"]["negate"] is True
