@@ -169,8 +169,8 @@ def translate_re(cond: ConditionFieldEqualsValueExpression, backend: str, escape
 def check_regexp(regexp: str, field: str, cond: Any, backend: str, pattern: Pattern | None = None,
                  work_limit: int = automaton.DEFAULT_WORK_LIMIT) -> str:
     """`regexp` when Lucene can compile it within `work_limit` (max_determinized_states), else an equivalent
-    regexp it can compile (`regexp_rewrite`), else the error. `pattern`: the Sigma pattern `regexp` was written from (`escaping.regexp_from_pattern`), for the quick
-    bound of plain patterns.
+    regexp it can compile (`regexp_rewrite`), else the error. `pattern`: the Sigma pattern `regexp` was
+    written from (`escaping.regexp_from_pattern`), for the quick bound of plain patterns.
 
     Elasticsearch/OpenSearch fail a regexp whose automaton is too complex to determinize, and query_string
     (without `lenient: false`, as Kibana and Discover run it) silently matches nothing for it instead.
