@@ -33,6 +33,7 @@ TASKS_PER_WORKER = 16
 BIG_FILE_BYTES = 16_384
 
 _worker_converter: Converter | None = None
+_worker_jobs: list[tuple[int, str, bytes | None, JobContext | None]] = []
 
 
 def default_jobs() -> int:
@@ -61,9 +62,10 @@ GC_EVERY_FILES = 2000
 _files_since_gc = 0
 
 
-def _convert_in_worker(job: tuple[int, str, bytes | None, JobContext | None]) -> tuple[int, list[RuleResult]]:
+def _convert_in_worker(job_number: int) -> tuple[int, list[RuleResult]]:
     global _files_since_gc
-    index, path, text, context = job
+    # The jobs (file texts included) are inherited from the parent with the fork: a task is only a number.
+    index, path, text, context = _worker_jobs[job_number]
     assert _worker_converter is not None
     _files_since_gc += 1
     if _files_since_gc >= GC_EVERY_FILES:
@@ -80,7 +82,7 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
     Files whose content, path and settings are in `cache` are answered from it without loading pySigma;
     the others are converted (in worker processes when there are enough of them) and stored.
     """
-    global _worker_converter
+    global _worker_converter, _worker_jobs
     results: list[list[RuleResult] | None] = [None] * len(files)
     texts: list[bytes | None] = [None] * len(files)
     keys: list[str | None] = [None] * len(files)
@@ -149,13 +151,14 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
                     gc.enable()
         else:
             _worker_converter = converter
+            _worker_jobs = job_list
             try:
                 context = multiprocessing.get_context("fork")
                 with context.Pool(jobs, initializer=_tune_gc) as pool:
                     # The largest files first, one task each: they are the slowest to convert (thousand-value
                     # IOC lists), and started last they would leave one worker busy after the others end.
-                    big = [job for job in job_list if len(job[2] or b"") >= BIG_FILE_BYTES]
-                    rest = [job for job in job_list if len(job[2] or b"") < BIG_FILE_BYTES]
+                    big = [n for n, job in enumerate(job_list) if len(job[2] or b"") >= BIG_FILE_BYTES]
+                    rest = [n for n, job in enumerate(job_list) if len(job[2] or b"") < BIG_FILE_BYTES]
                     chunk = max(1, len(rest) // (jobs * TASKS_PER_WORKER))
                     done = itertools.chain(pool.imap_unordered(_convert_in_worker, big, 1),
                                            pool.imap_unordered(_convert_in_worker, rest, chunk))
@@ -164,5 +167,6 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
                         yield from ready()
             finally:
                 _worker_converter = None
+                _worker_jobs = []
     if cache is not None:
         cache.commit()
