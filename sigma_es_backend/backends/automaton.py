@@ -1256,24 +1256,22 @@ def char_set(atom: str) -> tuple[tuple[int, int], ...] | None:
     """The code points (sorted intervals) of a Lucene RegExp that matches exactly one character (`a`,
     `\\.`, `[^"]`, `.`); None for any other regexp."""
     try:
-        a = _build(_Meter(), _Parser(atom).parse())
-    except (RegexpSyntaxError, _EffortExceeded):
+        a = dfa(atom)
+    except RegexpSyntaxError:
         return None
-    a = _minimal(_remove_dead_states(_Meter().determinize(a)))
-    if a.num_states != 2 or a.accept != [False, True] or a.transitions[1]:
+    if a is None or a.num_states != 2 or a.accept != [False, True] or a.transitions[1]:
         return None
     return tuple(sorted((lo, hi) for lo, hi, _ in _merged(a.transitions[0])))
 
 
-def minimal_dfa(regexp: str, cap: int = EFFORT_CAP, minimal: bool = True) -> _Automaton | None:
-    """The minimal DFA of a Lucene RegExp (minimal=False: a DFA), None when determinizing takes an effort of
-    `cap` or more."""
+def dfa(regexp: str, cap: int = EFFORT_CAP) -> _Automaton | None:
+    """The DFA Lucene builds for a RegExp (every operation's result minimized, so a regexp whose top is an
+    operation gets its minimal DFA), None when determinizing takes an effort of `cap` or more."""
     meter = _Meter(cap)
     try:
-        dfa = _remove_dead_states(meter.determinize(_build(meter, _Parser(regexp).parse())))
+        return _remove_dead_states(meter.determinize(_build(meter, _Parser(regexp).parse())))
     except _EffortExceeded:
         return None
-    return _minimal(dfa) if minimal else dfa
 
 
 def dfa_from_edges(states: int, edges: dict[tuple[int, int], tuple[tuple[int, int], ...]]) -> _Automaton:

@@ -379,7 +379,8 @@ def ipv4_cidr_regexp(cidr: SigmaCIDRExpression, cond: Any, backend: str) -> str:
 
 
 class RuleLabelMixin:
-    """Remembers the rule being converted, so that errors and warnings can name it (`rule 'Title' (path)`)."""
+    """Remembers the rule being converted, so that errors and warnings can name it (`rule 'Title' (path)`);
+    and, every backend's convert_rule passing here, finalizes the rules correlations reference (below)."""
 
     _rule_label: str = "rule"
 

@@ -70,7 +70,7 @@ def lucene_equivalent(regexp: str, work_limit: int = automaton.DEFAULT_WORK_LIMI
         if not automaton.regexp_complexity(candidate).fits(work_limit):
             continue
         original = original or automaton.concatenation_nfa(regexp)
-        rewritten = automaton.minimal_dfa(candidate, minimal=False)
+        rewritten = automaton.dfa(candidate)
         if original is not None and rewritten is not None and automaton.included(original, rewritten):
             return candidate
     return None
@@ -125,7 +125,7 @@ def _last_trigger(items: list[_Item]) -> Iterator[str]:
 
 def _avoiding(occurrence: str, alphabet: Intervals) -> str | None:
     """A regexp of the strings over `alphabet` holding no substring matched by `occurrence`."""
-    dfa = automaton.minimal_dfa(".*" + occurrence)
+    dfa = automaton.dfa(".*" + occurrence)
     if dfa is None or dfa.accept[0]:
         return None  # too big to write out, or the occurrence matches the empty string
     edges: dict[tuple[int, int], Intervals] = {}
@@ -145,7 +145,7 @@ def _avoiding(occurrence: str, alphabet: Intervals) -> str | None:
     # the written regexp must be exactly the automaton it was written from (both are deterministic)
     number = {state: i for i, state in enumerate(keep)}
     intended = automaton.dfa_from_edges(len(keep), {(number[p], number[q]): chars for (p, q), chars in edges.items()})
-    written = automaton.minimal_dfa(text, minimal=False)
+    written = automaton.dfa(text)
     if written is None or not (automaton.included(intended, written) and automaton.included(written, intended)):
         return None
     return text
