@@ -67,10 +67,10 @@ def lucene_equivalent(regexp: str, work_limit: int = automaton.DEFAULT_WORK_LIMI
             return candidate
     original = None
     for candidate in _last_trigger(items):
-        if not automaton.regexp_complexity(candidate).fits(work_limit):
+        complexity, rewritten = automaton.measured_dfa(candidate)
+        if not complexity.fits(work_limit):
             continue
         original = original or automaton.concatenation_nfa(regexp)
-        rewritten = automaton.dfa(candidate)
         if original is not None and rewritten is not None and automaton.included(original, rewritten):
             return candidate
     return None

@@ -33,7 +33,8 @@ TASKS_PER_WORKER = 16
 BIG_FILE_BYTES = 16_384
 
 _worker_converter: Converter | None = None
-_worker_jobs: list[tuple[int, str, bytes | None, JobContext | None]] = []
+# (index in the run's files, path, content, context, content parsed and pickled by `preparse` or None)
+_worker_jobs: list[tuple[int, str, bytes | None, JobContext | None, bytes | None]] = []
 
 
 def default_jobs() -> int:
@@ -65,13 +66,13 @@ _files_since_gc = 0
 def _convert_in_worker(job_number: int) -> tuple[int, list[RuleResult]]:
     global _files_since_gc
     # The jobs (file texts included) are inherited from the parent with the fork: a task is only a number.
-    index, path, text, context = _worker_jobs[job_number]
+    index, path, text, context, parsed = _worker_jobs[job_number]
     assert _worker_converter is not None
     _files_since_gc += 1
     if _files_since_gc >= GC_EVERY_FILES:
         _files_since_gc = 0
         gc.collect()
-    return index, _worker_converter.convert_file(Path(path), text, context)
+    return index, _worker_converter.convert_file(Path(path), text, context, parsed)
 
 
 def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int | None = None,
@@ -127,12 +128,24 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
 
     yield from ready()
     if pending:
-        from sigma_es_backend.conversion.converter import Converter
-
-        converter = Converter(settings)
         jobs = max(1, jobs or default_jobs())
         jobs = min(jobs, max(1, len(pending) // MIN_FILES_PER_WORKER))
-        job_list = [(i, str(files[i]), texts[i], contexts.get(i)) for i in pending]
+        # The largest files first, one task each: they are the slowest to convert (thousand-value IOC lists),
+        # and started last they would leave one worker busy after the others end.
+        big = [i for i in pending if len(texts[i] or b"") >= BIG_FILE_BYTES]
+        rest = [i for i in pending if len(texts[i] or b"") < BIG_FILE_BYTES]
+        order = big + rest if jobs > 1 else pending
+        # While this process imports pySigma and builds the converter, another core parses the files.
+        from sigma_es_backend.conversion.preparse import Preparser  # not needed when all is cached
+
+        preparser = Preparser([texts[i] for i in order]) if jobs > 1 else None
+        try:
+            from sigma_es_backend.conversion.converter import Converter
+
+            converter = Converter(settings)
+        finally:
+            parsed = preparser.collect() if preparser is not None else {}
+        job_list = [(i, str(files[i]), texts[i], contexts.get(i), parsed.get(n)) for n, i in enumerate(order)]
         if jobs == 1:
             # In this process, with the workers' garbage collection (_tune_gc: a fifth of the CPU otherwise),
             # the caller's collector settings restored at the end.
@@ -140,7 +153,7 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
             gc.freeze()
             gc.disable()
             try:
-                for count, (i, path, text, context) in enumerate(job_list, 1):
+                for count, (i, path, text, context, _) in enumerate(job_list, 1):
                     finished(i, converter.convert_file(Path(path), text, context))
                     if count % GC_EVERY_FILES == 0:
                         gc.collect()
@@ -155,13 +168,10 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
             try:
                 context = multiprocessing.get_context("fork")
                 with context.Pool(jobs, initializer=_tune_gc) as pool:
-                    # The largest files first, one task each: they are the slowest to convert (thousand-value
-                    # IOC lists), and started last they would leave one worker busy after the others end.
-                    big = [n for n, job in enumerate(job_list) if len(job[2] or b"") >= BIG_FILE_BYTES]
-                    rest = [n for n, job in enumerate(job_list) if len(job[2] or b"") < BIG_FILE_BYTES]
                     chunk = max(1, len(rest) // (jobs * TASKS_PER_WORKER))
-                    done = itertools.chain(pool.imap_unordered(_convert_in_worker, big, 1),
-                                           pool.imap_unordered(_convert_in_worker, rest, chunk))
+                    done = itertools.chain(pool.imap_unordered(_convert_in_worker, range(len(big)), 1),
+                                           pool.imap_unordered(_convert_in_worker, range(len(big), len(order)),
+                                                               chunk))
                     for i, file_results in done:
                         finished(i, file_results)
                         yield from ready()

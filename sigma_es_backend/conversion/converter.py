@@ -254,18 +254,22 @@ class Converter:
         self.conditions = _ConditionRecorder(self.backend)
         self.pipeline_run = _PipelineRecorder(self.backend.last_processing_pipeline)
 
-    def convert_file(self, path: Path, text: bytes | None = None,
-                     context: JobContext | None = None) -> list[RuleResult]:
+    def convert_file(self, path: Path, text: bytes | None = None, context: JobContext | None = None,
+                     parsed: bytes | None = None) -> list[RuleResult]:
         """Every rule of one file; an unreadable file is one failed result naming the file and reason.
 
         `context`: rules of other files of the run that this file's correlation rules reference (converted
-        first, reported by their own files) and this file's rules other files reference (not output)."""
+        first, reported by their own files) and this file's rules other files reference (not output).
+        `parsed`: what `parse_rule_file` gives for `text`, pickled (`preparse`)."""
         import yaml
 
         try:
-            if text is None:
-                text = path.read_bytes()
-            documents, unshared = parse_rule_file(text)
+            if parsed is not None:
+                documents, unshared = pickle.loads(parsed)
+            else:
+                if text is None:
+                    text = path.read_bytes()
+                documents, unshared = parse_rule_file(text)
             source = SigmaRuleLocation(path)
             collection = (SigmaCollection.from_dicts(preparsed(documents, unshared, source), collect_errors=True,
                                                      source=source, resolve_references=False)
@@ -292,7 +296,7 @@ class Converter:
             results = [(id(rule), self.convert_rule(rule, path)) for rule in collection.rules]
         except _LogsourceChanged:
             self.item_filter.enabled = False
-            return self.convert_file(path, text, context)
+            return self.convert_file(path, text, context, parsed)
         return [result for key, result in results if key in own_rules]
 
     def convert_rule(self, rule: Any, path: Path) -> RuleResult:

@@ -23,7 +23,7 @@ _MEMOISE_TAGS = True  # False: PyYAML resolves every scalar (tests compare both)
 assert not yaml.CSafeLoader.yaml_path_resolvers  # what _RuleLoader.resolve relies on
 
 
-class _Unusual(Exception):
+class Unusual(Exception):
     """The document uses something the fast builder leaves to PyYAML (merge keys, explicit tags,
     duplicate or unhashable keys, recursive aliases): pySigma's loader parses it again."""
 
@@ -73,10 +73,10 @@ class _RuleLoader(yaml.CSafeLoader):
             self.shared = True
             return self._built[key]
         if key in self._open:
-            raise _Unusual("recursive alias")
+            raise Unusual("recursive alias")
         if isinstance(node, yaml.ScalarNode):
             if tag not in _SCALARS:
-                raise _Unusual(tag)
+                raise Unusual(tag)
             value = _SCALARS[tag](self, node)
         elif tag == _SEQ:
             self._open.add(key)
@@ -88,12 +88,12 @@ class _RuleLoader(yaml.CSafeLoader):
                 name = self._build(key_node)
                 try:
                     if name in value:
-                        raise _Unusual("duplicate key")
+                        raise Unusual("duplicate key")
                 except TypeError as error:  # unhashable key
-                    raise _Unusual("unhashable key") from error
+                    raise Unusual("unhashable key") from error
                 value[name] = self._build(value_node)
         else:  # merge keys, sets, omaps, binary, unknown tags
-            raise _Unusual(tag)
+            raise Unusual(tag)
         self._built[key] = value
         return value
 
@@ -109,17 +109,23 @@ def parse_rule_file(text: bytes | str) -> tuple[list[dict], bool]:
     """parse_rule_documents, and True when the documents share no list or map (no YAML alias to one):
     then every container is a tree of its own (what pySigma's alias-expansion check verifies)."""
     try:
-        loader = _RuleLoader(text)
-        try:  # yaml.load_all, keeping the loader
-            documents = []
-            while loader.check_data():
-                document = loader.get_data()
-                if document is not None:
-                    documents.append(document)
-            return documents, not loader.shared
-        finally:
-            loader.dispose()
-    except _Unusual:
+        return parse_common_rule_file(text)
+    except Unusual:
         from sigma.rule.base import SigmaYAMLLoader
 
         return [d for d in yaml.load_all(text, Loader=SigmaYAMLLoader) if d is not None], False
+
+
+def parse_common_rule_file(text: bytes | str) -> tuple[list[dict], bool]:
+    """parse_rule_file for the files the fast builder takes (all but those raising `Unusual`), without
+    importing pySigma; yaml.YAMLError for a file that is no YAML."""
+    loader = _RuleLoader(text)
+    try:  # yaml.load_all, keeping the loader
+        documents = []
+        while loader.check_data():
+            document = loader.get_data()
+            if document is not None:
+                documents.append(document)
+        return documents, not loader.shared
+    finally:
+        loader.dispose()

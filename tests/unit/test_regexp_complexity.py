@@ -354,15 +354,51 @@ def _random_nfa(rng: random.Random) -> automaton._Automaton:
     return automaton._Automaton(transitions, [rng.random() < 0.3 for _ in range(states)])
 
 
+def _breadth_first_numbering(transitions: list[list[tuple[int, int, int]]],
+                             accept: list[bool]) -> tuple[list[list[tuple[int, int, int]]], list[bool]]:
+    """The same DFA with its states numbered in the order a breadth-first walk from state 0 finds them."""
+    order = [0]
+    number = {0: 0}
+    for state in order:  # grows while iterating
+        for _, _, dest in transitions[state]:
+            if dest not in number:
+                number[dest] = len(order)
+                order.append(dest)
+    return ([[(lo, hi, number[d]) for lo, hi, d in transitions[old]] for old in order],
+            [accept[old] for old in order])
+
+
 def test_determinize_is_the_textbook_subset_construction() -> None:
-    """Same sets in the same order, same transitions, same effort: for sets with few transitions (cut at their
-    own bounds) and many (packed rows over distinct columns)."""
+    """Same sets, same transitions, same effort: for sets with few transitions (cut at their own bounds) and
+    many (packed rows over distinct columns). The replay takes the sets largest first, so its states are
+    numbered otherwise: compared with both numbered breadth-first."""
     rng = random.Random(23)
     for _ in range(400):
         nfa = _random_nfa(rng)
         meter = automaton._Meter()
         dfa = meter.determinize(nfa, always=True)
-        assert (meter.effort, dfa.transitions, dfa.accept) == _textbook_determinize(nfa)
+        effort, transitions, accept = _textbook_determinize(nfa)
+        assert meter.effort == effort
+        assert (_breadth_first_numbering(dfa.transitions, dfa.accept)
+                == _breadth_first_numbering(transitions, accept))
+
+
+def test_a_determinization_stops_at_the_cap_exactly_when_lucenes_would() -> None:
+    """Lucene fails once the effort of the sets it has taken reaches the cap: so exactly when the effort of
+    the whole construction does, in whatever order the replay takes the sets."""
+    rng = random.Random(31)
+    for _ in range(300):
+        nfa = _random_nfa(rng)
+        total = _textbook_determinize(nfa)[0]
+        for cap in {max(1, total - 1), total, total + 1, max(1, total // 2)}:
+            meter = automaton._Meter(cap)
+            try:
+                meter.determinize(nfa, always=True)
+                stopped = False
+            except automaton._EffortExceeded:
+                stopped = True
+            assert stopped is (total >= cap)
+            assert meter.effort >= cap if stopped else meter.effort == total
 
 
 def _moore_partition(narrow: list[list[int]], accept: list[bool]) -> set[frozenset[int]]:
