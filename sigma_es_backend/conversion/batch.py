@@ -7,9 +7,9 @@ each worker starts converting at once with the same (copy-on-write) objects; not
 from __future__ import annotations
 
 import gc
-import itertools
 import multiprocessing
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,12 +25,16 @@ if TYPE_CHECKING:
 
 # Below this many files to convert, forking workers costs more than it saves.
 MIN_FILES_PER_WORKER = 16
-# Tasks per worker: each task is a run of files; few large tasks keep the parent's share of the work
-# (pickling, the pool's threads) low (8 files a task cost the parent 1 s of CPU for the corpus, 120 files
-# 0.3 s), and 16 per worker still balance the cores.
-TASKS_PER_WORKER = 16
-# Files of at least this size are sent first, each as its own task (see convert_files).
+# Each task is a run of files, the runs shorter as the work left shrinks ("guided" scheduling): a task
+# takes half of a worker's share of what is left, at least SMALLEST_TASK files. Few tasks keep the
+# parent's share of the work low (it receives each task's results); short last tasks let the workers end
+# together (with 16 equal tasks per worker, one that ended with a few slow rules, regexp rewrites, left the
+# other idle for up to half a second of the corpus's three).
+SMALLEST_TASK = 8
+# Files of at least this size, and files with a regular expression value (`|re`: the Lucene replay, maybe
+# a rewrite and its proof, up to a quarter second for one rule), are sent first, each as its own task.
 BIG_FILE_BYTES = 16_384
+REGEXP_VALUE = re.compile(rb"\|re[|:]")
 
 _worker_converter: Converter | None = None
 # (index in the run's files, path, content, context, content parsed and pickled by `preparse` or None)
@@ -51,28 +55,59 @@ def _tune_gc() -> None:
     keeps few. With automatic collection (even with the imported modules and the pipeline frozen out of
     it and raised thresholds) the collector took a fifth of the workers' CPU on the corpus (6.3 s → 5.0 s
     without it); collecting every 256 files still cost 0.7 s. So a worker collects only every
-    GC_EVERY_FILES files: for the SigmaHQ corpus (two workers) never, for larger sets memory stays bounded
-    (~100 MB of garbage per worker at most).
+    GC_EVERY_FILES files: for the SigmaHQ corpus never (one process or several), for larger sets memory
+    stays bounded (the corpus's 3,754 files take one process from 43 MB to 190 MB). At 2,000 a worker that
+    took a few more files than the other collected once near the end (0.4 s), the other idle meanwhile.
     """
     gc.freeze()
     gc.disable()
 
 
 # A full collection after this many files in a worker (see _tune_gc).
-GC_EVERY_FILES = 2000
+GC_EVERY_FILES = 5000
 _files_since_gc = 0
 
 
-def _convert_in_worker(job_number: int) -> tuple[int, list[RuleResult]]:
+def _convert_in_worker(job_numbers: range) -> list[tuple[int, list[RuleResult]]]:
     global _files_since_gc
-    # The jobs (file texts included) are inherited from the parent with the fork: a task is only a number.
-    index, path, text, context, parsed = _worker_jobs[job_number]
+    # The jobs (file texts included) are inherited from the parent with the fork: a task is only numbers.
     assert _worker_converter is not None
-    _files_since_gc += 1
-    if _files_since_gc >= GC_EVERY_FILES:
-        _files_since_gc = 0
-        gc.collect()
-    return index, _worker_converter.convert_file(Path(path), text, context, parsed)
+    done = []
+    for job_number in job_numbers:
+        index, path, text, context, parsed = _worker_jobs[job_number]
+        _files_since_gc += 1
+        if _files_since_gc >= GC_EVERY_FILES:
+            _files_since_gc = 0
+            gc.collect()
+        done.append((index, _worker_converter.convert_file(Path(path), text, context, parsed)))
+    return done
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes, with the fewest system calls and no file object (half the time of read_bytes: it
+    counts, the parent reads every file before the workers start)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _slow(text: bytes) -> bool:
+    return len(text) >= BIG_FILE_BYTES or REGEXP_VALUE.search(text) is not None
+
+
+def guided_tasks(start: int, stop: int, workers: int) -> list[range]:
+    """Job numbers start..stop-1 as tasks, each half of a worker's share of what is left (see SMALLEST_TASK)."""
+    tasks = []
+    while start < stop:
+        size = max(SMALLEST_TASK, (stop - start) // (2 * workers))
+        tasks.append(range(start, min(stop, start + size)))
+        start += size
+    return tasks
 
 
 def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int | None = None,
@@ -90,7 +125,7 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
     pending: list[int] = []
     for i, path in enumerate(files):
         try:
-            texts[i] = path.read_bytes()
+            texts[i] = _read(path)
         except OSError:
             continue  # converted below, where the file and the reason are reported
     # correlation rules may reference rules of other files: each such file's job carries them
@@ -130,10 +165,11 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
     if pending:
         jobs = max(1, jobs or default_jobs())
         jobs = min(jobs, max(1, len(pending) // MIN_FILES_PER_WORKER))
-        # The largest files first, one task each: they are the slowest to convert (thousand-value IOC lists),
-        # and started last they would leave one worker busy after the others end.
-        big = [i for i in pending if len(texts[i] or b"") >= BIG_FILE_BYTES]
-        rest = [i for i in pending if len(texts[i] or b"") < BIG_FILE_BYTES]
+        # The slowest files first, one task each (thousand-value IOC lists, regexps): started last they
+        # would leave one worker busy after the others end.
+        slow = [_slow(texts[i] or b"") for i in pending]
+        big = [i for i, is_slow in zip(pending, slow, strict=True) if is_slow]
+        rest = [i for i, is_slow in zip(pending, slow, strict=True) if not is_slow]
         order = big + rest if jobs > 1 else pending
         # While this process imports pySigma and builds the converter, another core parses the files.
         from sigma_es_backend.conversion.preparse import Preparser  # not needed when all is cached
@@ -168,12 +204,10 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
             try:
                 context = multiprocessing.get_context("fork")
                 with context.Pool(jobs, initializer=_tune_gc) as pool:
-                    chunk = max(1, len(rest) // (jobs * TASKS_PER_WORKER))
-                    done = itertools.chain(pool.imap_unordered(_convert_in_worker, range(len(big)), 1),
-                                           pool.imap_unordered(_convert_in_worker, range(len(big), len(order)),
-                                                               chunk))
-                    for i, file_results in done:
-                        finished(i, file_results)
+                    tasks = [range(n, n + 1) for n in range(len(big))] + guided_tasks(len(big), len(order), jobs)
+                    for task_results in pool.imap_unordered(_convert_in_worker, tasks, 1):
+                        for i, file_results in task_results:
+                            finished(i, file_results)
                         yield from ready()
             finally:
                 _worker_converter = None

@@ -101,6 +101,26 @@ def test_large_files_go_first_to_the_workers_and_results_keep_file_order(tmp_pat
     assert [r.as_dict() for r in parallel] == [r.as_dict() for r in convert_files(files, settings, jobs=1)]
 
 
+def test_tasks_cover_every_job_once_and_shrink_towards_the_end() -> None:
+    from sigma_es_backend.conversion.batch import SMALLEST_TASK, guided_tasks
+
+    tasks = guided_tasks(5, 3605, workers=2)
+    assert [n for task in tasks for n in task] == list(range(5, 3605))
+    sizes = [len(task) for task in tasks]
+    assert sizes[0] == 900 and sizes == sorted(sizes, reverse=True)  # half of a worker's share of what is left
+    assert all(size >= SMALLEST_TASK for size in sizes[:-1]) and len(tasks) < 40
+    assert guided_tasks(3, 3, workers=2) == []
+
+
+def test_files_with_regexp_values_count_as_slow_and_go_first() -> None:
+    from sigma_es_backend.conversion.batch import _slow
+
+    # a byte scan: a value that merely contains "|re:" counts too, which only moves its file earlier
+    assert _slow(b"detection:\n  sel:\n    CommandLine|re: 'a.{3,64}b'\n")
+    assert _slow(b"detection:\n  sel:\n    CommandLine|re|i: 'a.*b'\n")
+    assert not _slow(b"detection:\n  sel:\n    Image|endswith: '\\\\cmd.exe'\n")
+
+
 def test_one_bad_file_or_rule_never_stops_the_batch_and_each_error_names_file_and_reason(tmp_path: Path) -> None:
     (tmp_path / "a_good.yml").write_text(GOOD)
     (tmp_path / "b_yaml.yml").write_text("title: [unclosed\n")
