@@ -1,7 +1,9 @@
 """Many rule files → results in file order, spread over all cores, answered from the cache when possible.
 
 Workers are forked after the parent has imported pySigma and built the backend and its pipeline, so
-each worker starts converting at once with the same (copy-on-write) objects; nothing is rebuilt.
+each worker starts converting at once with the same (copy-on-write) objects; nothing is rebuilt. While
+the parent does that, a helper process parses rule files on another core (`preparse`). The slowest
+files go first, then runs of files that shrink towards the end, so the workers end together.
 """
 
 from __future__ import annotations
@@ -174,7 +176,10 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
         # While this process imports pySigma and builds the converter, another core parses the files.
         from sigma_es_backend.conversion.preparse import Preparser  # not needed when all is cached
 
-        preparser = Preparser([texts[i] for i in order]) if jobs > 1 else None
+        try:
+            preparser = Preparser([texts[i] for i in order]) if jobs > 1 else None
+        except OSError:  # no process to spare: the workers parse every file themselves
+            preparser = None
         try:
             from sigma_es_backend.conversion.converter import Converter
 
