@@ -1,6 +1,6 @@
 """Rule files parsed while the parent process is still starting up.
 
-Before the workers can fork, the parent imports pySigma and builds the backend with its pipeline (about
+Before the workers can fork, the parent imports pySigma and builds the backend with its pipeline (0.2 to
 0.3 s), on one core: the other is idle. A helper process forked before that parses the YAML of the files
 in the order the workers will take them (libyaml needs no pySigma) and appends each result, pickled, to a
 temporary file. When the parent is ready it stops the helper and reads what is complete: the workers
