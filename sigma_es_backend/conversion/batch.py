@@ -169,10 +169,9 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
         jobs = min(jobs, max(1, len(pending) // MIN_FILES_PER_WORKER))
         # The slowest files first, one task each (thousand-value IOC lists, regexps): started last they
         # would leave one worker busy after the others end.
-        slow = [_slow(texts[i] or b"") for i in pending]
+        slow = [_slow(texts[i] or b"") for i in pending] if jobs > 1 else [False] * len(pending)
         big = [i for i, is_slow in zip(pending, slow, strict=True) if is_slow]
-        rest = [i for i, is_slow in zip(pending, slow, strict=True) if not is_slow]
-        order = big + rest if jobs > 1 else pending
+        order = big + [i for i, is_slow in zip(pending, slow, strict=True) if not is_slow]
         # While this process imports pySigma and builds the converter, another core parses the files.
         from sigma_es_backend.conversion.preparse import Preparser  # not needed when all is cached
 
