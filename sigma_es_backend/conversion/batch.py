@@ -9,14 +9,14 @@ files go first, then runs of files that shrink towards the end, so the workers e
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import re
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sigma_es_backend.conversion import references
+from sigma_es_backend.conversion import references, workers
 from sigma_es_backend.conversion.cache import ResultCache
 from sigma_es_backend.conversion.references import JobContext
 from sigma_es_backend.conversion.results import RuleResult
@@ -83,6 +83,15 @@ def _convert_in_worker(job_numbers: range) -> list[tuple[int, list[RuleResult]]]
             gc.collect()
         done.append((index, _worker_converter.convert_file(Path(path), text, context, parsed)))
     return done
+
+
+def _lost(lost: workers.Lost, files: int) -> str:
+    code = lost.exitcode
+    how = (f"was killed by signal {signal.Signals(-code).name}" if code is not None and code < 0
+           and -code in signal.valid_signals() else f"ended with status {code}")
+    others = f" and {files - 1} other file{'s' if files > 2 else ''}" if files > 1 else ""
+    return (f"not converted: the worker process converting this file{others} {how} (out of memory?); "
+            "nothing was cached for it, run the conversion again")
 
 
 def _read(path: Path) -> bytes:
@@ -205,14 +214,18 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
         else:
             _worker_converter = converter
             _worker_jobs = job_list
+            tasks = [range(n, n + 1) for n in range(len(big))] + guided_tasks(len(big), len(order), jobs)
             try:
-                context = multiprocessing.get_context("fork")
-                with context.Pool(jobs, initializer=_tune_gc) as pool:
-                    tasks = [range(n, n + 1) for n in range(len(big))] + guided_tasks(len(big), len(order), jobs)
-                    for task_results in pool.imap_unordered(_convert_in_worker, tasks, 1):
-                        for i, file_results in task_results:
+                for outcome in workers.run_tasks(_convert_in_worker, tasks, jobs, initializer=_tune_gc):
+                    if isinstance(outcome, workers.Lost):  # failed, and not cached: a rerun converts them
+                        for number in outcome.tasks:
+                            for job_number in tasks[number]:
+                                i = job_list[job_number][0]
+                                results[i] = [RuleResult(str(files[i]), errors=[_lost(outcome, len(tasks[number]))])]
+                    else:
+                        for i, file_results in outcome[1]:
                             finished(i, file_results)
-                        yield from ready()
+                    yield from ready()
             finally:
                 _worker_converter = None
                 _worker_jobs = []

@@ -1,0 +1,111 @@
+"""Forked workers: every task answered once, results in any order, a dying worker reported, never a hang."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from sigma_es_backend.conversion import ConversionSettings, batch, workers
+from sigma_es_backend.conversion.batch import convert_files
+from sigma_es_backend.conversion.cache import ResultCache
+
+
+def square(n: int) -> int:
+    return n * n
+
+
+def test_every_task_is_answered_once_by_several_workers() -> None:
+    seen_pids = set()
+
+    def task(n: int) -> tuple[int, int]:
+        time.sleep(0.002)
+        return n * n, os.getpid()
+
+    answers = {}
+    for number, (value, pid) in workers.run_tasks(task, list(range(50)), 3):
+        assert number not in answers
+        answers[number] = value
+        seen_pids.add(pid)
+    assert answers == {n: n * n for n in range(50)}
+    assert len(seen_pids) == 3 and os.getpid() not in seen_pids
+
+
+def test_fewer_tasks_than_workers_and_no_tasks() -> None:
+    assert dict(workers.run_tasks(square, [3], 4)) == {0: 9}
+    assert list(workers.run_tasks(square, [], 2)) == []
+
+
+def test_a_dying_worker_loses_only_the_tasks_it_held() -> None:
+    def task(n: int) -> int:
+        if n == 7:
+            os._exit(3)  # as a worker killed mid-task
+        return n
+
+    outcomes = list(workers.run_tasks(task, list(range(30)), 2))
+    lost = [o for o in outcomes if isinstance(o, workers.Lost)]
+    answered = {o[0] for o in outcomes if not isinstance(o, workers.Lost)}
+    assert len(lost) == 1 and 7 in lost[0].tasks and lost[0].exitcode == 3
+    assert len(lost[0].tasks) <= workers.IN_HAND  # the task it ran and the one waiting for it
+    assert answered | set(lost[0].tasks) == set(range(30)) and not answered & set(lost[0].tasks)
+
+
+def test_when_every_worker_dies_every_task_is_accounted_for() -> None:
+    def task(n: int) -> int:
+        os._exit(1)
+
+    outcomes = list(workers.run_tasks(task, list(range(10)), 2))
+    assert all(isinstance(o, workers.Lost) for o in outcomes)
+    assert sorted(n for o in outcomes for n in o.tasks) == list(range(10))
+
+
+def test_stopping_early_ends_the_workers() -> None:
+    def task(n: int) -> int:
+        time.sleep(0.01)
+        return os.getpid()
+
+    results = workers.run_tasks(task, list(range(100)), 2)
+    _, pid = next(results)
+    results.close()
+    time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+RULE = """
+title: rule {n}
+logsource: {{product: windows, category: process_creation}}
+detection:
+    sel: {{Image|endswith: '\\\\tool{n}.exe'}}
+    condition: sel
+"""
+
+
+def test_a_batch_whose_worker_dies_reports_those_files_and_caches_nothing_for_them(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    for n in range(40):
+        (tmp_path / f"r{n:02}.yml").write_text(RULE.format(n=n))
+    files = sorted(tmp_path.glob("*.yml"))
+    original = batch._convert_in_worker
+
+    def dies_on_r13(job_numbers: range):
+        if any(batch._worker_jobs[j][1].endswith("r13.yml") for j in job_numbers):
+            os._exit(9)
+        return original(job_numbers)
+
+    monkeypatch.setattr(batch, "_convert_in_worker", dies_on_r13)
+    settings = ConversionSettings.create("es_lucene")
+    cache = ResultCache(tmp_path / "cache", settings)
+    results = list(convert_files(files, settings, jobs=2, cache=cache))
+    cache.close()
+    assert [Path(r.path).name for r in results] == [f.name for f in files]  # every file, in order
+    failed = [r for r in results if not r.ok]
+    assert "r13.yml" in {Path(r.path).name for r in failed} and len(failed) < 40
+    assert all("the worker process converting this file" in r.errors[0] and "status 9" in r.errors[0]
+               for r in failed)
+    assert all("tool" in r.queries[0] for r in results if r.ok)
+
+    monkeypatch.setattr(batch, "_convert_in_worker", original)
+    cache = ResultCache(tmp_path / "cache", settings)
+    again = list(convert_files(files, settings, jobs=2, cache=cache))
+    assert all(r.ok for r in again)
+    assert cache.hits == 40 - len(failed)  # the lost files were converted again, not answered from the cache
