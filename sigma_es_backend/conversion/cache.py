@@ -15,13 +15,14 @@ import json
 import os
 import sqlite3
 import time
-from importlib import metadata, util
+from importlib import util
 from pathlib import Path
 from typing import Any
 
 from sigma_es_backend import __version__
 from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings
+from sigma_es_backend.conversion.versions import pysigma_version
 
 # Bump when the stored layout or the meaning of an entry changes.
 CACHE_SCHEMA = 2
@@ -60,18 +61,11 @@ def _hash_tree(digest: Any, root: Path | None, suffixes: tuple[str, ...]) -> Non
             digest.update(hashlib.sha256(stream.read()).digest())
 
 
-def _pysigma_version() -> str:
-    try:
-        return metadata.version("pysigma")
-    except metadata.PackageNotFoundError:  # pragma: no cover - pySigma is a dependency
-        return "unknown"
-
-
 def fingerprint(settings: ConversionSettings) -> str:
     """Hash of everything besides the rule file that the results depend on."""
     digest = hashlib.sha256()
     digest.update(json.dumps({
-        "schema": CACHE_SCHEMA, "version": __version__, "pysigma": _pysigma_version(),
+        "schema": CACHE_SCHEMA, "version": __version__, "pysigma": pysigma_version(),
         "target": settings.target, "format": settings.output_format,
         "options": [list(kv) for kv in settings.backend_options], "pipelines": list(settings.pipelines),
     }, sort_keys=True).encode())

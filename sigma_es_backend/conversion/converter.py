@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pickle
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +33,13 @@ from sigma_es_backend.conversion.parsing import parse_rule_documents, parse_rule
 from sigma_es_backend.conversion.references import JobContext
 from sigma_es_backend.conversion.results import RuleResult
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
+from sigma_es_backend.conversion.versions import pysigma_version
 from sigma_es_backend.pipelines import pipelines
 
 # Pipeline state key under which transformations may leave per-rule warnings (a list of strings), next
 # to Python warnings raised while the rule converts; both end up in RuleResult.warnings.
 WARNINGS_STATE = "sigma_es_warnings"
-PYSIGMA_VERSION = metadata.version("pysigma")
+PYSIGMA_VERSION = pysigma_version()
 PYSIGMA_MAJOR = int(PYSIGMA_VERSION.split(".")[0])
 
 

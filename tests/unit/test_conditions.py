@@ -9,6 +9,7 @@ import pytest
 from sigma.conditions import (
     ConditionAND,
     ConditionIdentifier,
+    ConditionItem,
     ConditionNOT,
     ConditionOR,
     ConditionSelector,
@@ -168,15 +169,16 @@ def test_a_pysigma_that_builds_other_trees_turns_it_off(tmp_path: Path, monkeypa
     original = SigmaCondition.parse
     calls = []
 
+    def flatten(node):
+        if isinstance(node, ConditionItem):
+            node.args = [flatten(arg) for arg in node.args]
+            if type(node) is ConditionAND:
+                node.args = [inner for arg in node.args for inner in (arg.args if type(arg) is ConditionAND else [arg])]
+        return node
+
     def flattening(self, postprocess: bool = True):  # a pySigma reading `(a and b) and c` as `a and b and c`
         calls.append(self.condition)
-        tree = original(self, postprocess)
-        if isinstance(tree, ConditionAND):
-            flat = []
-            for arg in tree.args:
-                flat += arg.args if type(arg) is ConditionAND else [arg]
-            tree.args = flat
-        return tree
+        return flatten(original(self, postprocess))
 
     monkeypatch.setattr(SigmaCondition, "parse", flattening)
     monkeypatch.setattr(conditions, "_verified", None)

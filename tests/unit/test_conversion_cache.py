@@ -120,7 +120,7 @@ def test_fingerprint_changes_with_mapping_files_version_pysigma_and_source(tmp_p
     monkeypatch.setattr(cache, "__version__", "99.0")
     assert fingerprint(BASE) != before
     monkeypatch.undo()
-    monkeypatch.setattr(cache, "_pysigma_version", lambda: "0.0.1")
+    monkeypatch.setattr(cache, "pysigma_version", lambda: "0.0.1")
     assert fingerprint(BASE) != before
     monkeypatch.undo()
 
@@ -136,3 +136,25 @@ def test_fingerprint_changes_with_mapping_files_version_pysigma_and_source(tmp_p
 
 def test_cache_finds_the_mapping_files_the_pipeline_loads() -> None:
     assert cache.mapping_files_dir() == mappings_dir()
+
+
+def test_pysigma_version_is_the_one_importlib_metadata_gives() -> None:
+    from importlib import metadata
+
+    from sigma_es_backend.conversion.versions import pysigma_version
+
+    pysigma_version.cache_clear()
+    assert pysigma_version() == metadata.version("pysigma")
+
+
+def test_pysigma_version_without_a_dist_info_beside_pysigma_asks_importlib_metadata(monkeypatch) -> None:
+    from importlib import metadata, util
+
+    from sigma_es_backend.conversion import versions
+
+    monkeypatch.setattr(util, "find_spec", lambda name: None)
+    versions.pysigma_version.cache_clear()
+    try:
+        assert versions.pysigma_version() == metadata.version("pysigma")
+    finally:
+        versions.pysigma_version.cache_clear()
