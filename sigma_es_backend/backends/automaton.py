@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from heapq import heappop, heappush
+from itertools import compress
 
 from sigma_es_backend.backends.escaping import case_variants
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
@@ -295,6 +296,48 @@ def _few_targets(few: list[Transition]) -> list[tuple[int, int, int]]:
     return found
 
 
+class _RowUnion:
+    """The OR of packed rows (an integer per state) over a set of states given as a bit mask.
+
+    A subset construction ORs the rows of every state of every set it meets: one state at a time, the
+    bits of a large set cost four integer operations each (sets of hundreds of states reach the effort
+    cap). Sets of more than 8 states are taken eight states at a time instead: each byte of the mask is
+    looked up in a table of the ORs of that byte's states, filled as the bytes are met."""
+
+    __slots__ = ("rows", "size", "tables")
+
+    def __init__(self, rows: list[int]) -> None:
+        self.rows = rows
+        self.size = (len(rows) + 7) // 8
+        self.tables: list[dict[int, int]] = [{} for _ in range(self.size)]
+
+    def of(self, states: int) -> int:
+        rows = self.rows
+        joined = 0
+        if states.bit_count() <= 8:
+            while states:
+                low = states & -states
+                states ^= low
+                joined |= rows[low.bit_length() - 1]
+            return joined
+        data = states.to_bytes(self.size, "little")
+        tables = self.tables
+        for k in compress(range(self.size), data):
+            table = tables[k]
+            byte = data[k]
+            value = table.get(byte)
+            if value is None:
+                value = 0
+                base = 8 * k
+                while byte:
+                    low = byte & -byte
+                    byte ^= low
+                    value |= rows[base + low.bit_length() - 1]
+                table[data[k]] = value
+            joined |= value
+        return joined
+
+
 class _Meter:
     """The largest effort of one determinization and of one repetition check, over a whole construction."""
 
@@ -327,6 +370,7 @@ class _Meter:
         packed: list[int] = []
         column_of: list[int] = []
         shifts: list[int] = []
+        union = _RowUnion([])
 
         def pack() -> None:
             rows = [[0] * classes for _ in transitions]
@@ -363,21 +407,22 @@ class _Meter:
             if effort >= cap:
                 self.effort = max(self.effort, effort)
                 raise _EffortExceeded
+            moving = subset & with_transitions  # the other states have no targets
             states = []
-            rest = subset
-            while rest:
-                low = rest & -rest
-                rest ^= low
-                states.append(low.bit_length() - 1)
+            if moving.bit_count() <= 8:
+                rest = moving
+                while rest:
+                    low = rest & -rest
+                    rest ^= low
+                    states.append(low.bit_length() - 1)
             # few transitions (more than 8 states with transitions have more): cut at their own bounds
-            if (subset & with_transitions).bit_count() <= 8 and sum(map(counts.__getitem__, states)) <= 8:
+            if not moving or states and sum(map(counts.__getitem__, states)) <= 8:
                 found = _few_targets([t for s in states for t in transitions[s]])
             else:
                 if not packed:
                     pack()
-                joined = 0
-                for state in states:
-                    joined |= packed[state]
+                    union = _RowUnion(packed)
+                joined = union.of(moving)
                 # New sets are numbered per column: columns are numbered in the order of their first class,
                 # so in class order, as `_few_targets` finds them. The transitions per class are written
                 # once the whole construction stayed under the cap (`wide`).
@@ -1367,6 +1412,7 @@ def included(nfa: _Automaton, dfa: _Automaton) -> bool:
     full = (1 << width) - 1
     shifts = range(0, width * len(firsts), width)
     packed = [sum(row[k] << shift for k, shift in zip(firsts, shifts, strict=True)) for row in nfa_rows]
+    union = _RowUnion(packed)
     dfa_columns = [[row[k] for k in firsts] for row in dfa_rows]
     nfa_accept = sum(1 << s for s, acc in enumerate(nfa.accept) if acc)
     dfa_accept = [*dfa.accept, False]
@@ -1381,11 +1427,7 @@ def included(nfa: _Automaton, dfa: _Automaton) -> bool:
         new[q] = 0
         if fresh & nfa_accept and not dfa_accept[q]:
             return False
-        joined = 0
-        while fresh:
-            low = fresh & -fresh
-            fresh ^= low
-            joined |= packed[low.bit_length() - 1]
+        joined = union.of(fresh)
         if not joined:
             continue
         for shift, q_dest in zip(shifts, dfa_columns[q], strict=True):
@@ -1395,39 +1437,4 @@ def included(nfa: _Automaton, dfa: _Automaton) -> bool:
                 if not new[q_dest]:
                     todo.append(q_dest)
                 new[q_dest] |= reached
-    return True
-    dfa_rows = [sorted(trans) for trans in dfa.transitions]
-    steps: dict[tuple[int, int, int], tuple[int, ...]] = {}  # (dfa state, lo, hi) → dfa states reached
-
-    def step(q: int, lo: int, hi: int) -> tuple[int, ...]:
-        targets = {-1}
-        if q >= 0:
-            covered = lo
-            targets.clear()
-            for d_lo, d_hi, q_dest in dfa_rows[q]:
-                if d_hi < lo or d_lo > hi:
-                    continue
-                if d_lo > covered:
-                    targets.add(-1)  # a gap of the dfa's transitions inside lo..hi: the dead state
-                targets.add(q_dest)
-                covered = d_hi + 1
-            if covered <= hi:
-                targets.add(-1)
-        steps[q, lo, hi] = result = tuple(targets)
-        return result
-
-    start = (0, 0 if dfa.num_states else -1)
-    seen = {start}
-    todo = [start]
-    while todo:
-        n, q = todo.pop()
-        if nfa.accept[n] and (q < 0 or not dfa.accept[q]):
-            return False
-        for lo, hi, n_dest in nfa.transitions[n]:
-            targets = steps.get((q, lo, hi)) or step(q, lo, hi)
-            for q_dest in targets:
-                pair = (n_dest, q_dest)
-                if pair not in seen:
-                    seen.add(pair)
-                    todo.append(pair)
     return True

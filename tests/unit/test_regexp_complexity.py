@@ -426,3 +426,17 @@ def test_hopcroft_partition_is_moores() -> None:
     # a chain: Moore needs a round per state, Hopcroft's result is the same
     chain = [[s + 1] for s in range(999)] + [[999]]
     assert len(set(automaton._hopcroft_blocks(chain, [False] * 999 + [True]))) == 1000
+
+
+def test_row_union_is_the_or_of_the_rows_of_the_set() -> None:
+    rnd = random.Random(5)
+    for width in (1, 7, 8, 9, 64, 300):
+        rows = [rnd.getrandbits(200) for _ in range(width)]
+        union = automaton._RowUnion(rows)
+        for _ in range(300):  # sets met again use the byte tables
+            states = rnd.getrandbits(width) & rnd.getrandbits(width) if rnd.random() < 0.5 else rnd.getrandbits(width)
+            expected = 0
+            for state in range(width):
+                if states >> state & 1:
+                    expected |= rows[state]
+            assert union.of(states) == expected
