@@ -10,6 +10,7 @@ Lucene's determinization limit (backends/automaton.py). Small rules keep one cla
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -129,24 +130,32 @@ def lucene_clauses_exceed(query: str, limit: int) -> bool:
     return query.count(":") > limit and lucene_clause_count(query) > limit
 
 
+# The characters that matter to lucene_clause_count outside regexps and phrases, in a regexp, in a phrase.
+_OUTSIDE = re.compile(r'[\\"/:]')
+_IN_REGEXP = re.compile(r"[\\/]")
+_IN_PHRASE = re.compile(r'[\\"]')
+
+
 def lucene_clause_count(query: str) -> int:
     """Leaf queries of a query_string as es_lucene writes it: one `field:value` (or `*:*`) per leaf, so the
-    unescaped colons outside regexps and phrases."""
+    unescaped colons outside regexps and phrases. The scan jumps from one character that matters to the
+    next (a value list compacted into regexps is hundreds of kilobytes of regexp)."""
     count = 0
-    escaped = in_regexp = in_phrase = False
-    for char in query:
-        if escaped:
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif in_phrase:
-            in_phrase = char != '"'
-        elif char == "/":
-            in_regexp = not in_regexp
-        elif in_regexp:
-            continue
-        elif char == '"':
-            in_phrase = True
+    position = 0
+    while (found := _OUTSIDE.search(query, position)) is not None:
+        char = found.group()
+        position = found.end()
+        if char == "\\":
+            position += 1  # the escaped character
         elif char == ":":
             count += 1
+        else:  # a regexp or a phrase, up to its unescaped closing character
+            inside = _IN_REGEXP if char == "/" else _IN_PHRASE
+            while (found := inside.search(query, position)) is not None:
+                position = found.end()
+                if found.group() != "\\":
+                    break
+                position += 1
+            else:
+                return count  # open until the end
     return count

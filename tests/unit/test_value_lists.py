@@ -8,6 +8,7 @@ at most 32000 characters (search.query.max_query_string_length), regexps of at m
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from sigma.exceptions import SigmaFeatureNotSupportedByBackendError
@@ -130,6 +131,38 @@ def test_too_many_leaves_even_compacted_fails_naming_the_setting() -> None:
 def test_clause_counts() -> None:
     assert compaction.lucene_clause_count('a:1 OR (b:/x:y/ AND NOT c:"p:q") OR (*:* AND NOT _exists_:d)') == 5
     assert compaction.clause_count({"bool": {"should": [{"term": {}}, {"bool": {"must_not": [{"exists": {}}]}}]}}) == 2
+
+
+def scanned_clause_count(query: str) -> int:
+    """The unescaped colons outside regexps and phrases, one character at a time (what the jumping scan of
+    `lucene_clause_count` must count)."""
+    count = 0
+    escaped = in_regexp = in_phrase = False
+    for char in query:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_phrase:
+            in_phrase = char != '"'
+        elif char == "/":
+            in_regexp = not in_regexp
+        elif in_regexp:
+            continue
+        elif char == '"':
+            in_phrase = True
+        elif char == ":":
+            count += 1
+    return count
+
+
+def test_clause_count_is_the_character_scan() -> None:
+    rnd = random.Random(3)
+    for _ in range(30_000):
+        query = "".join(rnd.choice(':/"\\a \n') for _ in range(rnd.randint(0, 24)))
+        assert compaction.lucene_clause_count(query) == scanned_clause_count(query), repr(query)
+    compacted = "a:/(" + "|".join(f"x{n}\\:y" for n in range(2000)) + ")/ OR b:1 OR c:\"p:q\""
+    assert compaction.lucene_clause_count(compacted) == scanned_clause_count(compacted) == 3
 
 
 @pytest.mark.parametrize("limit", range(8))
