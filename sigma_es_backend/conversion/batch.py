@@ -87,8 +87,11 @@ def _convert_in_worker(job_numbers: range) -> list[tuple[int, list[RuleResult]]]
 
 def _lost(lost: workers.Lost, files: int) -> str:
     code = lost.exitcode
-    how = (f"was killed by signal {signal.Signals(-code).name}" if code is not None and code < 0
-           and -code in signal.valid_signals() else f"ended with status {code}")
+    if code is None:  # never sent to a worker: they had all died
+        return ("not converted: every worker process had ended (see the other failures) before this file's "
+                "turn; nothing was cached for it, run the conversion again")
+    how = (f"was killed by signal {signal.Signals(-code).name}" if code < 0 and -code in signal.valid_signals()
+           else f"ended with status {code}")
     others = f" and {files - 1} other file{'s' if files > 2 else ''}" if files > 1 else ""
     return (f"not converted: the worker process converting this file{others} {how} (out of memory?); "
             "nothing was cached for it, run the conversion again")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -48,6 +49,7 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence[Any], processes: i
     context = multiprocessing.get_context("fork")
     workers: dict[Connection, tuple[Any, Connection, list[int]]] = {}  # result pipe → (process, task pipe, in hand)
     started = []
+    opened: list[Connection] = []
     following = 0  # the next task to send
     try:
         for _ in range(min(processes, len(tasks))):
@@ -55,11 +57,17 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence[Any], processes: i
             tasks_in, tasks_out = context.Pipe(duplex=False)
             process = context.Process(target=_work, args=(function, tasks, tasks_in, results_out, initializer),
                                       daemon=True)
-            process.start()
+            try:
+                process.start()
+            except BaseException:
+                for connection in (results_in, results_out, tasks_in, tasks_out):
+                    connection.close()
+                raise
             started.append(process)
             # Only the worker keeps its result pipe's writing end: when it dies, the parent reads EOF.
             results_out.close()
             tasks_in.close()
+            opened += (results_in, tasks_out)
             workers[results_in] = (process, tasks_out, [])
         for _, tasks_out, in_hand in workers.values():
             for _ in range(IN_HAND):
@@ -78,7 +86,7 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence[Any], processes: i
                 in_hand.remove(number)
                 following = _send(tasks_out, in_hand, following, len(tasks))
                 if not in_hand:
-                    tasks_out.send(None)
+                    _try_send(tasks_out, None)
                     del workers[results_in]
                 yield number, result
         if following < len(tasks):  # every worker died
@@ -88,11 +96,20 @@ def run_tasks(function: Callable[[Any], Any], tasks: Sequence[Any], processes: i
             process.kill()
         for process in started:  # the others were told to stop and are ending
             process.join()
+        for connection in opened:
+            connection.close()
 
 
 def _send(tasks_out: Connection, in_hand: list[int], following: int, count: int) -> int:
+    """Send the worker task `following` (if any is left); it is in hand from here on: a worker that died
+    meanwhile (the send fails) reports it lost when the parent reads its end of file."""
     if following < count:
-        tasks_out.send(following)
         in_hand.append(following)
+        _try_send(tasks_out, following)
         return following + 1
     return following
+
+
+def _try_send(tasks_out: Connection, message: int | None) -> None:
+    with suppress(OSError):  # the worker is gone: its result pipe tells (end of file)
+        tasks_out.send(message)

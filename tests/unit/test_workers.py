@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -109,3 +110,24 @@ def test_a_batch_whose_worker_dies_reports_those_files_and_caches_nothing_for_th
     again = list(convert_files(files, settings, jobs=2, cache=cache))
     assert all(r.ok for r in again)
     assert cache.hits == 40 - len(failed)  # the lost files were converted again, not answered from the cache
+
+
+def test_a_worker_dying_between_tasks_never_breaks_the_run() -> None:
+    # the worker of task 3 ends shortly after answering it, whatever the parent is sending it by then
+    def task(n: int) -> int:
+        if n == 3:
+            threading.Timer(0.045, os._exit, (5,)).start()  # during its next task
+        time.sleep(0.03)
+        return n
+
+    for _ in range(3):
+        outcomes = list(workers.run_tasks(task, list(range(12)), 2))
+        answered = [o[0] for o in outcomes if not isinstance(o, workers.Lost)]
+        lost = [n for o in outcomes if isinstance(o, workers.Lost) for n in o.tasks]
+        assert sorted(answered + lost) == list(range(12)) and 3 in answered
+
+
+def test_lost_files_are_named_with_the_workers_end() -> None:
+    assert "and 7 other files was killed by signal SIGKILL" in batch._lost(workers.Lost((0,), -9), 8)
+    assert "this file ended with status 3 (out of memory?)" in batch._lost(workers.Lost((0,), 3), 1)
+    assert "every worker process had ended" in batch._lost(workers.Lost((0, 1), None), 4)
