@@ -19,6 +19,7 @@ differently, the parser stays off and every condition goes to pySigma.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sigma.conditions import (
@@ -78,18 +79,19 @@ class _Parser:
         return token
 
     def disjunction(self) -> ConditionItem:
-        operands = [self.conjunction()]
-        while self.peek() == "or":
-            self.position += 1
-            operands.append(self.conjunction())
-        return operands[0] if len(operands) == 1 else ConditionOR(operands)
+        return self._run("or", self.conjunction, ConditionOR)
 
     def conjunction(self) -> ConditionItem:
-        operands = [self.negation()]
-        while self.peek() == "and":
+        return self._run("and", self.negation, ConditionAND)
+
+    def _run(self, keyword: str, operand: Callable[[], ConditionItem],
+             node: type[ConditionAND] | type[ConditionOR]) -> ConditionItem:
+        """Operands joined by `keyword`: one node with all of them (or the single operand itself)."""
+        operands = [operand()]
+        while self.peek() == keyword:
             self.position += 1
-            operands.append(self.negation())
-        return operands[0] if len(operands) == 1 else ConditionAND(operands)
+            operands.append(operand())
+        return operands[0] if len(operands) == 1 else node(operands)
 
     def negation(self) -> ConditionItem:
         if self.peek() == "not":
