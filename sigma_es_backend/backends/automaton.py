@@ -1156,7 +1156,6 @@ def _measure(regexp: str, keep_query_dfa: bool) -> tuple[Complexity, _Automaton 
     return Complexity(meter.effort, meter.repeat_states), query_dfa
 
 
-@lru_cache(maxsize=32768)  # bulk conversion checks the same values in many rules
 def star_pattern_bound(pattern: Pattern, below: int | None = None) -> int | None:
     """An upper bound of the determinization effort of a Sigma pattern made of text and `*` only, as a
     wildcard query (case-sensitive or OpenSearch's case-insensitive form) or as the regexp
@@ -1180,23 +1179,26 @@ def star_pattern_bound(pattern: Pattern, below: int | None = None) -> int | None
     Non-ASCII characters add the determinization of the UTF-8 automaton: `utf8_bound` of those DFA states,
     with the non-ASCII places where a transition may end (`_non_ascii_cuts`).
     """
+    # Called for nearly every string value of a bulk conversion (30,000 over the corpus, nearly all distinct:
+    # a memo cost more than it saved), so in straight-line code.
     parts = pattern.parts
-    if any(part is Wildcard.SINGLE for part in parts):
+    if Wildcard.SINGLE in parts:
         return None
-    text = pattern.text
+    w = parts.count(Wildcard.MULTI)
+    g = len(parts) - w
+    text = "".join([part for part in parts if part is not Wildcard.MULTI]) if w else "".join(parts)
     ascii_only = text.isascii()
     keys = text.lower() if ascii_only else _case_keys(text)
     if keys is None:
         return None
     n = len(text)
-    g = sum(1 for part in parts if isinstance(part, str))
-    w = len(parts) - g
     states = (g + 1) * (n + 1)
     bound = states * (n + w + 2)
-    core = parts[1:] if parts and parts[0] is Wildcard.MULTI else parts
-    core = core[:-1] if core and core[-1] is Wildcard.MULTI else core
-    if len(core) == 1 and len(parts) > 1 and isinstance(core[0], str):  # `*text*`, `*text`, `text*`
-        bound = min(bound, aho_corasick_bound([keys], below))
+    if g == 1 and (len(parts) == 2 or len(parts) == 3 and parts[0] is Wildcard.MULTI is parts[2]):
+        # `*text*`, `*text`, `text*`: the closed form of aho_corasick_bound for one text when under `below`
+        length = len(keys)
+        quick = max(length + 2, 6 + length * (length + 7))
+        bound = min(bound, quick if below is not None and quick < below else aho_corasick_bound([keys], below))
         states = min(states, 2 * (n + 1))
     if not ascii_only:
         bound = max(bound, utf8_bound(states, _non_ascii_cuts(text)))
