@@ -40,7 +40,8 @@ from sigma_es_backend.pipelines import pipelines
 # to Python warnings raised while the rule converts; both end up in RuleResult.warnings.
 WARNINGS_STATE = "sigma_es_warnings"
 PYSIGMA_VERSION = pysigma_version()
-PYSIGMA_MAJOR = int(PYSIGMA_VERSION.split(".")[0])
+# pySigma without its metadata (a source checkout) is taken for the current major version
+PYSIGMA_MAJOR = int(PYSIGMA_VERSION.split(".")[0]) if PYSIGMA_VERSION[:1].isdigit() else 2
 
 
 def resolve_pipeline(names: tuple[str, ...] | list[str]) -> ProcessingPipeline:

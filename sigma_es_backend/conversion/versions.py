@@ -32,4 +32,7 @@ def pysigma_version() -> str:
             pass
     from importlib import metadata
 
-    return metadata.version("pysigma")
+    try:
+        return metadata.version("pysigma")
+    except metadata.PackageNotFoundError:  # pySigma importable without its metadata (a source checkout)
+        return "unknown"
