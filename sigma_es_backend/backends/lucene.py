@@ -119,6 +119,8 @@ class LuceneBackend(RuleLabelMixin, detection_formats.KibanaThresholdCorrelation
         engine=opensearch refused when even that is over a limit. A rule with field references is its
         query_string and the references as filters beside it (`lucene_filters`)."""
         if self._depth:
+            if self.boolean_shortcut and type(cond) is ConditionFieldEqualsValueExpression:
+                return self.convert_condition_field_eq_val(cond, state)  # pySigma's dispatch of a leaf
             return super().convert_condition(cond, state)
         self._depth += 1
         try:
