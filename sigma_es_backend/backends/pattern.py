@@ -87,7 +87,7 @@ class Pattern:
     @property
     def text(self) -> str:
         """The literal characters with the wildcards left out (the whole value when it has none)."""
-        return "".join(p for p in self.parts if isinstance(p, str))
+        return "".join([p for p in self.parts if isinstance(p, str)])  # a list: joined faster than a generator
 
     def is_prefix(self) -> bool:
         """`literal*`: one trailing multi-wildcard and no other wildcard."""
