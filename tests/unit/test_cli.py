@@ -57,7 +57,7 @@ def test_convert_ends_with_every_output_written(tmp_path: Path, seed_rule_yaml: 
     assert all(f"wmiprvse{n}.exe" in queries for n in range(40))  # stdout to a pipe, flushed
     again = sigma_es("convert", "-t", "es_lucene", "--cache-dir", cache, "-d", tmp_path / "out", tmp_path / "rules")
     assert "41 files from cache" in again.stderr  # the first run's cache was committed
-    assert len(list((tmp_path / "out").rglob("*"))) >= 40
+    assert len(list((tmp_path / "out").rglob("*.txt"))) == 40  # one query file per converted rule
     (tmp_path / "rules" / "bad.yml").unlink()
     assert sigma_es("convert", "-t", "es_lucene", "--no-cache", tmp_path / "rules").returncode == 0
     usage = sigma_es("convert", "-t", "es_esql", "-f", "eqlapi", tmp_path / "rules")
