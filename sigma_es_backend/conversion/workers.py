@@ -37,8 +37,11 @@ def _work(function: Callable[[Any], Any], tasks: Sequence[Any], inbox: Connectio
           initializer: Callable[[], None] | None) -> None:
     if initializer is not None:
         initializer()
-    while (number := inbox.recv()) is not None:
-        outbox.send((number, function(tasks[number])))
+    try:
+        while (number := inbox.recv()) is not None:
+            outbox.send((number, function(tasks[number])))
+    except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: the parent reports it, once
+        pass
 
 
 def run_tasks(function: Callable[[Any], Any], tasks: Sequence[Any], processes: int,

@@ -131,3 +131,15 @@ def test_lost_files_are_named_with_the_workers_end() -> None:
     assert "and 7 other files was killed by signal SIGKILL" in batch._lost(workers.Lost((0,), -9), 8)
     assert "this file ended with status 3 (out of memory?)" in batch._lost(workers.Lost((0,), 3), 1)
     assert "every worker process had ended" in batch._lost(workers.Lost((0, 1), None), 4)
+
+
+def test_an_interrupted_worker_ends_quietly_and_its_tasks_are_lost(capfd) -> None:
+    def task(n: int) -> int:
+        if n == 2:
+            raise KeyboardInterrupt  # as Ctrl-C in the worker
+        return n
+
+    outcomes = list(workers.run_tasks(task, list(range(6)), 2))
+    lost = [n for o in outcomes if isinstance(o, workers.Lost) for n in o.tasks]
+    assert 2 in lost and sorted(lost + [o[0] for o in outcomes if not isinstance(o, workers.Lost)]) == list(range(6))
+    assert "Traceback" not in capfd.readouterr().err
