@@ -10,6 +10,8 @@ This module imports neither pySigma nor the backends: a fully cached run never l
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -100,19 +102,59 @@ def json_exact(value: Any) -> str | None:
     return text if json.loads(text) == value else None
 
 
+# SQLite's answers for a file that is not (or no longer) a database: the cache starts again empty.
+_DAMAGED = frozenset(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    return getattr(error, "sqlite_errorname", None) in _DAMAGED
+
+
 class ResultCache:
-    """SQLite file of (key → JSON list of RuleResult records); one transaction per run."""
+    """SQLite file of (key → JSON list of RuleResult records); one transaction per run.
+
+    Written without waiting for the disk (`synchronous=OFF`: half of the commit's time on the corpus): a
+    crash of this process loses nothing, a crash of the machine during the commit may damage the file, and
+    a damaged file is replaced by an empty cache (the rules convert again), never an error.
+    """
 
     def __init__(self, directory: Path, settings: ConversionSettings):
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / CACHE_FILE
-        self.fingerprint = fingerprint(settings)
-        self._db = sqlite3.connect(self.path, timeout=30)
-        self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, created REAL, value TEXT)")
+        self._settings = settings
         self._pending: list[tuple[str, float, str]] = []
         self._hits: dict[str, str] = {}
         self._prefetched = False
         self.hits = self.misses = 0
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._db = self._replace_damaged()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA synchronous=OFF")
+            db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, created REAL, value TEXT)")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _replace_damaged(self) -> sqlite3.Connection:
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
+        for suffix in ("", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(f"{self.path}{suffix}")
+        return self._open()
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """`fingerprint` of the settings, computed at the first key: after the workers' preparation started."""
+        return fingerprint(self._settings)
 
     def key(self, path: str, content: bytes, context: bytes = b"") -> str:
         """`context`: what else the file's results depend on (other files of the run its correlation rules
@@ -127,16 +169,28 @@ class ResultCache:
     def prefetch(self, keys: list[str]) -> None:
         """Load the entries for `keys` in a few queries instead of one per file (then `get` asks no more)."""
         self._prefetched = True
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            placeholders = ",".join("?" * len(chunk))
-            self._hits.update(self._db.execute(
-                f"SELECT key, value FROM results WHERE key IN ({placeholders})", chunk).fetchall())
+        try:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                placeholders = ",".join("?" * len(chunk))
+                self._hits.update(self._db.execute(
+                    f"SELECT key, value FROM results WHERE key IN ({placeholders})", chunk).fetchall())
+        except sqlite3.DatabaseError as error:
+            if not _damaged(error):
+                raise
+            self._hits.clear()
+            self._db = self._replace_damaged()
 
     def get(self, key: str) -> list[RuleResult] | None:
         value = self._hits.pop(key, None)
         if value is None and not self._prefetched:
-            row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+            try:
+                row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+            except sqlite3.DatabaseError as error:
+                if not _damaged(error):
+                    raise
+                self._db = self._replace_damaged()
+                row = None
             value = row[0] if row else None
         if value is None:
             self.misses += 1
@@ -152,13 +206,22 @@ class ResultCache:
 
     def commit(self) -> None:
         if self._pending:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", self._pending)
-                (count,) = self._db.execute("SELECT COUNT(*) FROM results").fetchone()
-                if count > MAX_ENTRIES:
-                    self._db.execute("DELETE FROM results WHERE key IN (SELECT key FROM results "
-                                     "ORDER BY created LIMIT ?)", (count - MAX_ENTRIES,))
+            try:
+                self._store()
+            except sqlite3.DatabaseError as error:
+                if not _damaged(error):
+                    raise
+                self._db = self._replace_damaged()
+                self._store()
             self._pending = []
+
+    def _store(self) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?)", self._pending)
+            (count,) = self._db.execute("SELECT COUNT(*) FROM results").fetchone()
+            if count > MAX_ENTRIES:
+                self._db.execute("DELETE FROM results WHERE key IN (SELECT key FROM results "
+                                 "ORDER BY created LIMIT ?)", (count - MAX_ENTRIES,))
 
     def close(self) -> None:
         self.commit()

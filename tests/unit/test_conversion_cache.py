@@ -47,6 +47,26 @@ def test_changed_rule_file_is_converted_again(tmp_path: Path) -> None:
     assert again == after and "1 files from cache" in err
 
 
+@pytest.mark.parametrize("damage", ["not a database", "truncated"])
+def test_a_damaged_cache_file_is_replaced_by_an_empty_cache(tmp_path: Path, damage: str) -> None:
+    # The cache is written without waiting for the disk: a machine crash may leave a damaged file,
+    # which must cost a re-conversion, never a failed run.
+    rule = tmp_path / "r.yml"
+    rule.write_text(GOOD)
+    args = ["-t", "es_lucene", "--cache-dir", str(tmp_path / "cache"), str(rule)]
+    status, before, _ = run(args)
+    database = tmp_path / "cache" / cache.CACHE_FILE
+    if damage == "not a database":
+        database.write_bytes(b"\0garbage" * 1000)
+    else:  # the header says more pages than the file has: SQLite reports the image malformed
+        data = database.read_bytes()
+        database.write_bytes(data[:100] + b"\xff" * (len(data) - 100))
+    converted = run(args)
+    assert converted[:2] == (status, before) and "from cache" not in converted[2]
+    cached = run(args)  # stored again
+    assert cached[:2] == (status, before) and "1 files from cache" in cached[2]
+
+
 def test_cache_entries_are_the_results(tmp_path: Path) -> None:
     (tmp_path / "r.yml").write_text(GOOD)
     settings = ConversionSettings.create("es_lucene")
