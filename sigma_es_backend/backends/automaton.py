@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from heapq import heappop, heappush
 from itertools import compress
+from operator import or_
 
 from sigma_es_backend.backends.escaping import case_variants
 from sigma_es_backend.backends.pattern import Pattern, Wildcard
@@ -368,6 +369,7 @@ class _Meter:
         # of the transition table (classes every state maps alike, as the case forms of a letter, share one),
         # packed into one integer of `width` bits per column, so that a set's targets are one OR per state.
         packed: list[int] = []
+        by_state: dict[int, list[int]] = {}  # per state met in a set of few: its target per distinct column
         column_of: list[int] = []
         shifts: list[int] = []
         union = _RowUnion([])
@@ -422,11 +424,20 @@ class _Meter:
                 if not packed:
                     pack()
                     union = _RowUnion(packed)
-                joined = union.of(moving)
                 # New sets are numbered per column: columns are numbered in the order of their first class,
                 # so in class order, as `_few_targets` finds them. The transitions per class are written
                 # once the whole construction stayed under the cap (`wide`).
-                targets = [(joined >> shift) & full for shift in shifts]
+                if states:  # a few states: OR their columns (cheaper than splitting one wide integer)
+                    for state in states:
+                        if state not in by_state:
+                            row = packed[state]
+                            by_state[state] = [(row >> shift) & full for shift in shifts]
+                    targets = by_state[states[0]]
+                    for state in states[1:]:
+                        targets = list(map(or_, targets, by_state[state]))
+                else:
+                    joined = union.of(moving)
+                    targets = [(joined >> shift) & full for shift in shifts]
                 by_column = list(map(numbers.get, targets))  # the empty set (no target) is numbered -1
                 if None in by_column:
                     for column, target in enumerate(targets):
