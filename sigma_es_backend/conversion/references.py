@@ -13,10 +13,10 @@ A run without correlation rules (found by a byte scan) parses nothing here.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 _CORRELATION = re.compile(rb"^correlation\s*:", re.MULTILINE)
@@ -84,7 +84,7 @@ def _normalized(reference: str) -> str:
     return reference.lower() if re.fullmatch(r"[0-9a-fA-F-]{36}", reference) else reference
 
 
-def plan(files: list[Path], contents: list[bytes | None]) -> dict[int, JobContext]:
+def plan(files: Sequence[str | os.PathLike[str]], contents: list[bytes | None]) -> dict[int, JobContext]:
     """file index → JobContext, for the files that depend on others or whose rules others reference."""
     correlation_files = [i for i, c in enumerate(contents)  # a substring test first: the regexp is slower
                          if c is not None and b"correlation" in c and _CORRELATION.search(c)]

@@ -13,7 +13,7 @@ import click
 
 from sigma_es_backend.conversion.batch import convert_files
 from sigma_es_backend.conversion.cache import ResultCache, default_cache_dir
-from sigma_es_backend.conversion.loading import iter_rule_files
+from sigma_es_backend.conversion.loading import rule_file_names
 from sigma_es_backend.conversion.output import DirectoryWriter, JsonLinesWriter, QueryLinesWriter
 from sigma_es_backend.conversion.report import REPORT_FORMATS, CoverageReport
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
@@ -43,7 +43,7 @@ def run_convert(paths: list[Path], settings: ConversionSettings, options: RunOpt
     if options.report is not None and options.report.suffix.lower() not in REPORT_FORMATS:
         raise click.BadParameter(f"'{options.report}': use a {', '.join(REPORT_FORMATS)} file",
                                  param_hint="--report")
-    files = list(iter_rule_files(paths))
+    files = list(rule_file_names(paths))
     cache = ResultCache(options.cache_dir or default_cache_dir(), settings) if options.use_cache else None
     if options.output_dir is not None:
         writer = DirectoryWriter(options.output_dir, paths)

@@ -9,7 +9,7 @@ import click
 
 from sigma_es_backend.conversion.batch import convert_files
 from sigma_es_backend.conversion.cache import ResultCache, default_cache_dir
-from sigma_es_backend.conversion.loading import iter_rule_files
+from sigma_es_backend.conversion.loading import rule_file_names
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
 from sigma_es_backend.coverage import collect
 from sigma_es_backend.coverage.layer import navigator_layer
@@ -37,7 +37,7 @@ def coverage(target: str, pipelines: tuple[str, ...], layer: Path | None, html: 
     settings = ConversionSettings.create(target, pipelines)
     cache = None if no_cache else ResultCache(default_cache_dir(), settings)
     try:
-        results = convert_files(list(iter_rule_files(paths)), settings, jobs=jobs, cache=cache)
+        results = convert_files(list(rule_file_names(paths)), settings, jobs=jobs, cache=cache)
         result = collect(results, target, pipelines, [str(p) for p in paths])
     except SettingsError as error:
         raise click.UsageError(str(error)) from error
