@@ -1,18 +1,23 @@
 """Many rule files → results in file order, spread over all cores, answered from the cache when possible.
 
-Workers are forked after the parent has imported pySigma and built the backend and its pipeline, so
-each worker starts converting at once with the same (copy-on-write) objects; nothing is rebuilt. While
-the parent does that, a helper process parses rule files on another core (`preparse`). The slowest
-files go first, then runs of files that shrink towards the end, so the workers end together.
+As soon as there are enough files for several workers, a zygote process (`workers.WorkerPool`) imports
+pySigma and builds the backend and its pipeline, then forks the workers, which start converting at once
+with the same (copy-on-write) objects; nothing is rebuilt. Meanwhile the parent reads the files, answers
+what it can from the cache and parses the YAML of the others (the workers unpickle those documents, a
+tenth of the parsing time). The slowest files go first, then runs of files that shrink towards the end, so
+the workers end together.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import pickle
 import re
 import signal
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,9 +43,53 @@ SMALLEST_TASK = 8
 BIG_FILE_BYTES = 16_384
 REGEXP_VALUE = re.compile(rb"\|re[|:]")
 
+# Where a file's bytes lie in the run's JobData: (offset, length).
+Extent = tuple[int, int]
+# A file to convert: (index in the run's files, path, content, context, content parsed and pickled or None)
+Job = tuple[int, str, Extent | None, JobContext | None, Extent | None]
+
 _worker_converter: Converter | None = None
-# (index in the run's files, path, content, context, content parsed and pickled by `preparse` or None)
-_worker_jobs: list[tuple[int, str, bytes | None, JobContext | None, bytes | None]] = []
+_worker_data: JobData | None = None
+
+
+class JobData:
+    """The contents (and parsed documents) of the files to convert, in one anonymous file the workers read by
+    offset. The workers are forked before the files are read, so these must reach them; in the task pipes
+    they would make a task larger than a pipe holds (64 KiB), and the parent would wait on a worker busy
+    with its previous task before it could send the other one its first."""
+
+    def __init__(self) -> None:
+        memfd_create = getattr(os, "memfd_create", None)
+        self._file = None if memfd_create is not None else tempfile.TemporaryFile()
+        self.fd = memfd_create("sigma-es-jobs") if memfd_create is not None else self._file.fileno()
+        self.size = 0
+
+    def put(self, data: bytes) -> Extent:
+        """Append `data`; where it lies."""
+        view = memoryview(data)
+        offset = self.size
+        while view:
+            view = view[os.pwrite(self.fd, view, offset + len(data) - len(view)):]
+        self.size += len(data)
+        return offset, len(data)
+
+    def get(self, extent: Extent) -> bytes:
+        offset, length = extent
+        chunks = []
+        while length:
+            chunk = os.pread(self.fd, length, offset)
+            if not chunk:
+                raise EOFError(f"job data ends before byte {offset + length}")
+            chunks.append(chunk)
+            offset += len(chunk)
+            length -= len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        else:
+            os.close(self.fd)
 
 
 def default_jobs() -> int:
@@ -70,18 +119,45 @@ GC_EVERY_FILES = 5000
 _files_since_gc = 0
 
 
-def _convert_in_worker(job_numbers: range) -> list[tuple[int, list[RuleResult]]]:
+def _prepare_worker(settings: ConversionSettings,
+                    data: JobData) -> Callable[[Task], list[tuple[int, list[RuleResult]]]]:
+    """In the zygote: the converter every worker shares (importing pySigma here: the parent never does)."""
+    global _worker_converter, _worker_data
+    from sigma_es_backend.conversion.converter import Converter
+
+    _worker_converter = Converter(settings)
+    _worker_data = data
+    return _convert_in_worker
+
+
+# A task: (where the run's pickled job list lies in its JobData, the numbers of the jobs to do).
+Task = tuple[Extent, range]
+_worker_jobs: tuple[Extent, list[Job]] | None = None  # the job list a worker loaded, and where it came from
+
+
+def task_jobs(task: Task) -> list[Job]:
+    """In a worker: the jobs of a task (the run's job list is read once)."""
+    global _worker_jobs
+    assert _worker_data is not None
+    extent, numbers = task
+    if _worker_jobs is None or _worker_jobs[0] != extent:
+        _worker_jobs = (extent, pickle.loads(_worker_data.get(extent)))
+    jobs = _worker_jobs[1]
+    return [jobs[n] for n in numbers]
+
+
+def _convert_in_worker(task: Task) -> list[tuple[int, list[RuleResult]]]:
     global _files_since_gc
-    # The jobs (file texts included) are inherited from the parent with the fork: a task is only numbers.
-    assert _worker_converter is not None
+    assert _worker_converter is not None and _worker_data is not None
     done = []
-    for job_number in job_numbers:
-        index, path, text, context, parsed = _worker_jobs[job_number]
+    for index, path, text, context, parsed in task_jobs(task):
         _files_since_gc += 1
         if _files_since_gc >= GC_EVERY_FILES:
             _files_since_gc = 0
             gc.collect()
-        done.append((index, _worker_converter.convert_file(Path(path), text, context, parsed)))
+        content = _worker_data.get(text) if text is not None else None
+        documents = _worker_data.get(parsed) if parsed is not None else None
+        done.append((index, _worker_converter.convert_file(Path(path), content, context, documents)))
     return done
 
 
@@ -97,7 +173,7 @@ def _lost(lost: workers.Lost, files: int) -> str:
             "nothing was cached for it, run the conversion again")
 
 
-def _read(path: Path) -> bytes:
+def _read(path: str | os.PathLike[str]) -> bytes:
     """The file's bytes, with the fewest system calls and no file object (half the time of read_bytes: it
     counts, the parent reads every file before the workers start)."""
     fd = os.open(path, os.O_RDONLY)
@@ -124,7 +200,7 @@ def guided_tasks(start: int, stop: int, workers: int) -> list[range]:
     return tasks
 
 
-def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int | None = None,
+def convert_files(files: Sequence[str | os.PathLike[str]], settings: ConversionSettings, *, jobs: int | None = None,
                   cache: ResultCache | None = None,
                   on_file_done: Callable[[], None] | None = None) -> Iterator[RuleResult]:
     """Yield the results of every file, in the order of `files`.
@@ -132,7 +208,27 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
     Files whose content, path and settings are in `cache` are answered from it without loading pySigma;
     the others are converted (in worker processes when there are enough of them) and stored.
     """
-    global _worker_converter, _worker_jobs
+    jobs = max(1, jobs or default_jobs())
+    processes = min(jobs, len(files) // MIN_FILES_PER_WORKER)
+    pool = data = None
+    if processes > 1:  # started before anything else: preparing the workers is the longest step
+        try:
+            data = JobData()
+            pool = workers.WorkerPool(partial(_prepare_worker, settings, data), processes, initializer=_tune_gc)
+        except OSError:  # no process to spare: this one converts every file
+            pool = None
+    try:
+        yield from _convert_files(files, settings, cache, on_file_done, pool, data)
+    finally:
+        if pool is not None:
+            pool.close()
+        if data is not None:
+            data.close()
+
+
+def _convert_files(files: Sequence[str | os.PathLike[str]], settings: ConversionSettings, cache: ResultCache | None,
+                   on_file_done: Callable[[], None] | None, pool: workers.WorkerPool | None,
+                   data: JobData | None) -> Iterator[RuleResult]:
     results: list[list[RuleResult] | None] = [None] * len(files)
     texts: list[bytes | None] = [None] * len(files)
     keys: list[str | None] = [None] * len(files)
@@ -176,61 +272,81 @@ def convert_files(files: list[Path], settings: ConversionSettings, *, jobs: int 
                 on_file_done()
 
     yield from ready()
-    if pending:
-        jobs = max(1, jobs or default_jobs())
-        jobs = min(jobs, max(1, len(pending) // MIN_FILES_PER_WORKER))
+    if pool is not None and len(pending) < pool.processes * MIN_FILES_PER_WORKER:
+        pool.close()  # mostly answered from the cache: not worth the workers
+        pool = None
+    if pending and pool is None:
+        # In this process, with the workers' garbage collection (_tune_gc: a fifth of the CPU otherwise),
+        # the caller's collector settings restored at the end.
+        from sigma_es_backend.conversion.converter import Converter
+
+        converter = Converter(settings)
+        was_enabled = gc.isenabled()
+        gc.freeze()
+        gc.disable()
+        try:
+            for count, i in enumerate(pending, 1):
+                finished(i, converter.convert_file(Path(files[i]), texts[i], contexts.get(i)))
+                if count % GC_EVERY_FILES == 0:
+                    gc.collect()
+                yield from ready()
+        finally:
+            gc.unfreeze()
+            if was_enabled:
+                gc.enable()
+    elif pending:
+        assert pool is not None and data is not None
         # The slowest files first, one task each (thousand-value IOC lists, regexps): started last they
         # would leave one worker busy after the others end.
-        slow = [_slow(texts[i] or b"") for i in pending] if jobs > 1 else [False] * len(pending)
+        slow = [_slow(texts[i] or b"") for i in pending]
         big = [i for i, is_slow in zip(pending, slow, strict=True) if is_slow]
         order = big + [i for i, is_slow in zip(pending, slow, strict=True) if not is_slow]
-        # While this process imports pySigma and builds the converter, another core parses the files.
-        from sigma_es_backend.conversion.preparse import Preparser  # not needed when all is cached
-
-        try:
-            preparser = Preparser([texts[i] for i in order]) if jobs > 1 else None
-        except OSError:  # no process to spare: the workers parse every file themselves
-            preparser = None
-        try:
-            from sigma_es_backend.conversion.converter import Converter
-
-            converter = Converter(settings)
-        finally:
-            parsed = preparser.collect() if preparser is not None else {}
-        job_list = [(i, str(files[i]), texts[i], contexts.get(i), parsed.get(n)) for n, i in enumerate(order)]
-        if jobs == 1:
-            # In this process, with the workers' garbage collection (_tune_gc: a fifth of the CPU otherwise),
-            # the caller's collector settings restored at the end.
-            was_enabled = gc.isenabled()
-            gc.freeze()
-            gc.disable()
-            try:
-                for count, (i, path, text, context, _) in enumerate(job_list, 1):
-                    finished(i, converter.convert_file(Path(path), text, context))
-                    if count % GC_EVERY_FILES == 0:
-                        gc.collect()
-                    yield from ready()
-            finally:
-                gc.unfreeze()
-                if was_enabled:
-                    gc.enable()
-        else:
-            _worker_converter = converter
-            _worker_jobs = job_list
-            tasks = [range(n, n + 1) for n in range(len(big))] + guided_tasks(len(big), len(order), jobs)
-            try:
-                for outcome in workers.run_tasks(_convert_in_worker, tasks, jobs, initializer=_tune_gc):
-                    if isinstance(outcome, workers.Lost):  # failed, and not cached: a rerun converts them
-                        for number in outcome.tasks:
-                            for job_number in tasks[number]:
-                                i = job_list[job_number][0]
-                                results[i] = [RuleResult(str(files[i]), errors=[_lost(outcome, len(tasks[number]))])]
-                    else:
-                        for i, file_results in outcome[1]:
-                            finished(i, file_results)
-                    yield from ready()
-            finally:
-                _worker_converter = None
-                _worker_jobs = []
+        contents = _put_all(data, [texts[i] for i in order])
+        parsed = _parse_until_ready(pool, data, [texts[i] for i in order])
+        job_list: list[Job] = [(i, str(files[i]), contents[n], contexts.get(i), parsed.get(n))
+                               for n, i in enumerate(order)]
+        # The job list is read by the workers from `data` too: tasks stay a few bytes, so sending one never
+        # waits for a worker (one sending its results would wait for this process: a deadlock).
+        jobs_extent = data.put(pickle.dumps(job_list, pickle.HIGHEST_PROTOCOL))
+        tasks: list[Task] = [(jobs_extent, run) for run in (
+            [range(n, n + 1) for n in range(len(big))] + guided_tasks(len(big), len(order), pool.processes))]
+        for outcome in pool.run(tasks):
+            if isinstance(outcome, workers.Lost):  # failed, and not cached: a rerun converts them
+                for number in outcome.tasks:
+                    for job_number in tasks[number][1]:
+                        i = job_list[job_number][0]
+                        results[i] = [RuleResult(str(files[i]), errors=[_lost(outcome, len(tasks[number][1]))])]
+            else:
+                for i, file_results in outcome[1]:
+                    finished(i, file_results)
+            yield from ready()
     if cache is not None:
         cache.commit()
+
+
+def _put_all(data: JobData, texts: list[bytes | None]) -> list[Extent | None]:
+    """Every text into `data` (one write), where each lies."""
+    base = data.put(b"".join(text for text in texts if text is not None))[0]
+    extents: list[Extent | None] = []
+    for text in texts:
+        if text is None:
+            extents.append(None)
+        else:
+            extents.append((base, len(text)))
+            base += len(text)
+    return extents
+
+
+def _parse_until_ready(pool: workers.WorkerPool, data: JobData, texts: list[bytes | None]) -> dict[int, Extent]:
+    """{position: where the file's YAML, parsed and pickled, lies in `data`}, for the files parsed here while
+    the zygote prepares the workers (they parse the others themselves)."""
+    from sigma_es_backend.conversion.parsing import pickled_parse
+
+    parsed: dict[int, Extent] = {}
+    for position, text in enumerate(texts):
+        if pool.ready():
+            break
+        blob = pickled_parse(text) if text is not None else None
+        if blob is not None:
+            parsed[position] = data.put(blob)
+    return parsed

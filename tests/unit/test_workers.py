@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from sigma_es_backend.conversion import ConversionSettings, batch, workers
 from sigma_es_backend.conversion.batch import convert_files
 from sigma_es_backend.conversion.cache import ResultCache
@@ -88,10 +90,10 @@ def test_a_batch_whose_worker_dies_reports_those_files_and_caches_nothing_for_th
     files = sorted(tmp_path.glob("*.yml"))
     original = batch._convert_in_worker
 
-    def dies_on_r13(job_numbers: range):
-        if any(batch._worker_jobs[j][1].endswith("r13.yml") for j in job_numbers):
+    def dies_on_r13(task: batch.Task):
+        if any(path.endswith("r13.yml") for _, path, *_ in batch.task_jobs(task)):
             os._exit(9)
-        return original(job_numbers)
+        return original(task)
 
     monkeypatch.setattr(batch, "_convert_in_worker", dies_on_r13)
     settings = ConversionSettings.create("es_lucene")
@@ -143,3 +145,76 @@ def test_an_interrupted_worker_ends_quietly_and_its_tasks_are_lost(capfd) -> Non
     lost = [n for o in outcomes if isinstance(o, workers.Lost) for n in o.tasks]
     assert 2 in lost and sorted(lost + [o[0] for o in outcomes if not isinstance(o, workers.Lost)]) == list(range(6))
     assert "Traceback" not in capfd.readouterr().err
+
+
+_prepared_in: int | None = None
+
+
+def prepare_once() -> object:
+    global _prepared_in
+    _prepared_in = os.getpid()
+
+    def task(n: int) -> tuple[int, int | None, int]:
+        return n * n, _prepared_in, os.getpid()
+
+    return task
+
+
+def test_the_workers_share_what_one_process_prepared_before_forking_them() -> None:
+    pool = workers.WorkerPool(prepare_once, 2)
+    try:
+        answers = [o for o in pool.run(list(range(20)))]
+    finally:
+        pool.close()
+    assert sorted(number for number, _ in answers) == list(range(20))
+    assert all(value == number * number for number, (value, _, _) in answers)
+    prepared_in = {where for _, (_, where, _) in answers}
+    worker_pids = {pid for _, (_, _, pid) in answers}
+    assert len(prepared_in) == 1 and prepared_in.isdisjoint(worker_pids) and os.getpid() not in prepared_in
+    assert _prepared_in is None  # never in this process
+
+
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("no")
+
+
+def test_what_preparing_the_workers_raises_is_raised_in_the_parent() -> None:
+    def broken_mapping() -> object:
+        raise ValueError("mappings/x.yml: line 3: not a mapping")
+
+    def odd_error() -> object:
+        raise Unpicklable("cannot travel")
+
+    for prepare, expected, text in ((broken_mapping, ValueError, "line 3: not a mapping"),
+                                    (odd_error, workers.PreparationFailed, "Unpicklable: cannot travel")):
+        pool = workers.WorkerPool(prepare, 2)
+        try:
+            with pytest.raises(expected, match=text):
+                list(pool.run([1, 2, 3]))
+        finally:
+            pool.close()
+
+
+def test_closing_a_pool_whose_workers_are_not_ready_ends_its_processes_at_once() -> None:
+    def slow_preparation() -> object:
+        time.sleep(30)
+        return square
+
+    pool = workers.WorkerPool(slow_preparation, 2)
+    assert not pool.ready()
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 5 and not pool._zygote.is_alive()
+
+
+def test_a_settings_error_found_while_preparing_the_workers_is_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sigma_es_backend.cli import cli
+
+    for n in range(40):  # enough files for the workers
+        (tmp_path / f"r{n:02}.yml").write_text(RULE.format(n=n))
+    result = CliRunner().invoke(cli, ["convert", "-t", "es_lucene", "-p", "nope", "-j", "2", "--no-cache",
+                                      str(tmp_path)])
+    assert result.exit_code == 2 and "unknown pipeline 'nope'" in result.stderr
