@@ -271,10 +271,10 @@ def _convert_files(files: Sequence[str | os.PathLike[str]], settings: Conversion
             if on_file_done is not None:
                 on_file_done()
 
-    yield from ready()
     if pool is not None and len(pending) < pool.processes * MIN_FILES_PER_WORKER:
-        pool.close()  # mostly answered from the cache: not worth the workers
+        pool.close()  # (nearly) all answered from the cache: the workers are not worth preparing further
         pool = None
+    yield from ready()
     if pending and pool is None:
         # In this process, with the workers' garbage collection (_tune_gc: a fifth of the CPU otherwise),
         # the caller's collector settings restored at the end.

@@ -17,6 +17,7 @@ from sigma_es_backend.conversion.loading import rule_file_names
 from sigma_es_backend.conversion.output import DirectoryWriter, JsonLinesWriter, QueryLinesWriter
 from sigma_es_backend.conversion.report import REPORT_FORMATS, CoverageReport
 from sigma_es_backend.conversion.settings import ConversionSettings, SettingsError
+from sigma_es_backend.conversion.workers import PreparationFailed
 
 
 @dataclass
@@ -78,6 +79,8 @@ def run_convert(paths: list[Path], settings: ConversionSettings, options: RunOpt
         raise click.UsageError(str(error)) from error
     except ValueError as error:  # e.g. a broken mapping or pipeline file: nothing can convert
         raise click.ClickException(str(error)) from error
+    except PreparationFailed as error:  # the worker processes could not be prepared (killed, out of memory)
+        raise click.ClickException(f"cannot start the conversion: {error}") from error
     finally:
         if bar is not None:
             bar.render_finish()

@@ -44,7 +44,7 @@ class Lost:
     exitcode: int | None
 
 
-class PreparationFailed(Exception):
+class PreparationFailed(RuntimeError):
     """Preparing the workers raised an exception that could not be sent to the parent as it was."""
 
 
@@ -70,7 +70,7 @@ def _worker(function: Callable[[Any], Any], inbox: Connection, outbox: Connectio
     code = 0
     try:
         _work(function, inbox, outbox, initializer)
-    except (KeyboardInterrupt, EOFError, BrokenPipeError):  # Ctrl-C (the parent reports it) or parent gone
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):  # a task interrupted, or the parent gone
         pass
     except BaseException:  # noqa: BLE001 - reported like an uncaught exception, the tasks come back Lost
         traceback.print_exc()
@@ -82,7 +82,11 @@ def _worker(function: Callable[[Any], Any], inbox: Connection, outbox: Connectio
 
 
 def _zygote(prepare: Callable[[], Callable[[Any], Any]], initializer: Callable[[], None] | None,
-            inboxes: list[Connection], outboxes: list[Connection], status: Connection) -> None:
+            inboxes: list[Connection], outboxes: list[Connection], status: Connection,
+            parent_ends: list[Connection]) -> None:
+    # The parent's ends closed here (and so in every worker): a worker whose parent is gone reads end of file.
+    for connection in parent_ends:
+        connection.close()
     with suppress(OSError):
         os.setpgid(0, 0)  # its own process group, with the workers (the parent sets it too: no race)
     try:
@@ -141,8 +145,9 @@ class WorkerPool:
                 self._results_in.append(results_in)
             self._status, status_out = context.Pipe(duplex=False)
             opened += (self._status, status_out)
-            self._zygote = context.Process(target=_zygote, args=(prepare, initializer, inboxes, outboxes, status_out),
-                                           daemon=True)
+            parent_ends = [*self._tasks_out, *self._results_in, self._status]
+            self._zygote = context.Process(target=_zygote, daemon=True,
+                                           args=(prepare, initializer, inboxes, outboxes, status_out, parent_ends))
             self._zygote.start()
             with suppress(OSError):  # the zygote may have set it already
                 os.setpgid(self._zygote.pid, self._zygote.pid)
@@ -157,6 +162,7 @@ class WorkerPool:
         self._pids: list[int] | None = None
         self._ended: dict[int, int | None] = {}  # pid → exit code
         self._status_open = True
+        self._closed = False
 
     def _read_status(self) -> None:
         try:
@@ -197,9 +203,12 @@ class WorkerPool:
         workers: dict[Connection, tuple[int, Connection, list[int]]] = {}  # result pipe → (worker, task pipe, in hand)
         for worker, (results_in, tasks_out) in enumerate(zip(self._results_in, self._tasks_out, strict=True)):
             workers[results_in] = (worker, tasks_out, [])
-        for _, tasks_out, in_hand in workers.values():
+        for results_in, (_, tasks_out, in_hand) in list(workers.items()):
             for _ in range(IN_HAND):
                 following = _send(tasks_out, in_hand, following, tasks)
+            if not in_hand:  # more workers than tasks
+                _try_send(tasks_out, None)
+                del workers[results_in]
         while workers:
             for results_in in wait(list(workers)):
                 worker, tasks_out, in_hand = workers[results_in]
@@ -221,6 +230,9 @@ class WorkerPool:
 
     def close(self) -> None:
         """End the zygote and the workers (killed where they are: their results are no longer wanted)."""
+        if self._closed:
+            return
+        self._closed = True
         # One process group: a worker's pid cannot be taken by another process while the group lives, and
         # Ctrl-C in a terminal reaches only the parent, which reports it and ends them here.
         with suppress(OSError):

@@ -218,3 +218,56 @@ def test_a_settings_error_found_while_preparing_the_workers_is_a_usage_error(tmp
     result = CliRunner().invoke(cli, ["convert", "-t", "es_lucene", "-p", "nope", "-j", "2", "--no-cache",
                                       str(tmp_path)])
     assert result.exit_code == 2 and "unknown pipeline 'nope'" in result.stderr
+
+
+def test_a_pool_with_more_workers_than_tasks_answers_them_and_ends() -> None:
+    for tasks, expected in (([5], {0: 25}), ([], {})):
+        pool = workers.WorkerPool(lambda: square, 4)
+        try:
+            assert dict(pool.run(tasks)) == expected
+        finally:
+            pool.close()
+
+
+ORPHAN_SCRIPT = """
+import os, sys, time
+from sigma_es_backend.conversion import workers
+
+def prepare():
+    def task(n):
+        time.sleep(0.05)
+        return os.getpid()
+    return task
+
+pool = workers.WorkerPool(prepare, 2)
+for _, pid in pool.run(list(range(1000))):
+    print(pid, flush=True)
+"""
+
+
+def _gone(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_workers_whose_parent_is_killed_end_by_themselves(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT], stdout=subprocess.PIPE, text=True,
+                              cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert parent.stdout is not None
+    pids: set[int] = set()
+    while len(pids) < 2:
+        pids.add(int(parent.stdout.readline()))
+    parent.send_signal(signal.SIGKILL)  # no clean-up of its own
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in pids)
