@@ -110,6 +110,21 @@ def _damaged(error: sqlite3.DatabaseError) -> bool:
     return getattr(error, "sqlite_errorname", None) in _DAMAGED
 
 
+def results_json(results: list[RuleResult]) -> str | None:
+    """`json_exact` of the results' records, the round trip skipped for their queries when those are strings
+    (a string is always given back as it is; the queries are nearly all of the text: a compacted IOC list
+    is hundreds of kilobytes)."""
+    records = [r.as_dict() for r in results]
+    if not all(type(query) is str for r in results for query in r.queries):
+        return json_exact(records)
+    try:
+        text = json.dumps(records, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    rest = [{name: value for name, value in record.items() if name != "queries"} for record in records]
+    return text if json_exact(rest) is not None else None
+
+
 class ResultCache:
     """SQLite file of (key → JSON list of RuleResult records); one transaction per run.
 
@@ -199,7 +214,7 @@ class ResultCache:
         return [RuleResult.from_dict(d) for d in json.loads(value)]
 
     def put(self, key: str, results: list[RuleResult]) -> None:
-        value = json_exact([r.as_dict() for r in results])
+        value = results_json(results)
         if value is None:
             return  # e.g. a query object JSON cannot carry exactly: never cached
         self._pending.append((key, time.time(), value))

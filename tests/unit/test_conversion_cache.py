@@ -98,6 +98,26 @@ def test_results_json_would_change_are_never_cached(value) -> None:
     assert cache.json_exact(value) is None
 
 
+@pytest.mark.parametrize("target", ["es_lucene", "es_dsl"])
+def test_results_json_is_json_exact_of_the_records(shared_dir: Path, target: str) -> None:
+    from sigma_es_backend.conversion import convert_paths
+
+    results = list(convert_paths(corpus_sample(shared_dir, 60), target))
+    assert any(r.ok for r in results) and any(not r.ok for r in results)
+    for result in results:
+        assert cache.results_json([result]) == cache.json_exact([result.as_dict()])
+    assert cache.results_json(results) == cache.json_exact([r.as_dict() for r in results])
+
+
+def test_string_queries_do_not_let_other_fields_skip_the_check() -> None:
+    from sigma_es_backend.conversion.results import RuleResult
+
+    odd = RuleResult("r.yml", queries=["a:1"], data_source={"id": "x", "integrations": ("windows",)})
+    assert cache.results_json([odd]) is None and cache.json_exact([odd.as_dict()]) is None
+    plain = RuleResult("r.yml", queries=["a:\\b é"], data_source={"id": "x", "integrations": ["windows"]})
+    assert cache.results_json([plain]) == cache.json_exact([plain.as_dict()]) is not None
+
+
 BASE = ConversionSettings.create("es_lucene", ("ecs",), "default", {"engine": "opensearch"})
 
 
