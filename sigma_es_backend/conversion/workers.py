@@ -45,7 +45,8 @@ class Lost:
 
 
 class PreparationFailed(RuntimeError):
-    """Preparing the workers raised an exception that could not be sent to the parent as it was."""
+    """Preparing the workers failed: the zygote ended (killed, out of memory) before they ran, or raised an
+    exception that could not be sent to the parent as it was (then named here)."""
 
 
 def _transportable(error: BaseException) -> BaseException:
