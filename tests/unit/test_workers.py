@@ -271,3 +271,18 @@ def test_workers_whose_parent_is_killed_end_by_themselves(tmp_path: Path) -> Non
     while not all(_gone(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(_gone(pid) for pid in pids)
+
+
+def test_a_zygote_killed_while_preparing_is_reported_with_its_signal() -> None:
+    import signal
+
+    def killed() -> object:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+        return square
+
+    pool = workers.WorkerPool(killed, 2)
+    try:
+        with pytest.raises(workers.PreparationFailed, match="ended with status -9"):
+            list(pool.run([1, 2]))
+    finally:
+        pool.close()
