@@ -243,19 +243,6 @@ class WorkerPool:
             connection.close()
 
 
-def run_tasks(function: Callable[[Any], Any], tasks: Sequence[Any], processes: int,
-              initializer: Callable[[], None] | None = None) -> Iterator[tuple[int, Any] | Lost]:
-    """`WorkerPool.run` with workers that need no preparation beyond `function` (tasks and results must be
-    picklable). They end with the generator."""
-    if not tasks:
-        return
-    pool = WorkerPool(lambda: function, min(processes, len(tasks)), initializer)
-    try:
-        yield from pool.run(tasks)
-    finally:
-        pool.close()
-
-
 def _send(tasks_out: Connection, in_hand: list[int], following: int, tasks: Sequence[Any]) -> int:
     """Send the worker task `following` (if any is left); it is in hand from here on: a worker that died
     meanwhile (the send fails) reports it lost when the parent reads its end of file."""

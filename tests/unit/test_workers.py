@@ -14,6 +14,17 @@ from sigma_es_backend.conversion.batch import convert_files
 from sigma_es_backend.conversion.cache import ResultCache
 
 
+def run_tasks(function, tasks, processes: int, initializer=None):
+    """A pool whose workers need no preparation beyond `function`, running `tasks`; closed with the generator."""
+    if not tasks:
+        return
+    pool = workers.WorkerPool(lambda: function, min(processes, len(tasks)), initializer)
+    try:
+        yield from pool.run(tasks)
+    finally:
+        pool.close()
+
+
 def square(n: int) -> int:
     return n * n
 
@@ -26,7 +37,7 @@ def test_every_task_is_answered_once_by_several_workers() -> None:
         return n * n, os.getpid()
 
     answers = {}
-    for number, (value, pid) in workers.run_tasks(task, list(range(50)), 3):
+    for number, (value, pid) in run_tasks(task, list(range(50)), 3):
         assert number not in answers
         answers[number] = value
         seen_pids.add(pid)
@@ -35,8 +46,8 @@ def test_every_task_is_answered_once_by_several_workers() -> None:
 
 
 def test_fewer_tasks_than_workers_and_no_tasks() -> None:
-    assert dict(workers.run_tasks(square, [3], 4)) == {0: 9}
-    assert list(workers.run_tasks(square, [], 2)) == []
+    assert dict(run_tasks(square, [3], 4)) == {0: 9}
+    assert list(run_tasks(square, [], 2)) == []
 
 
 def test_a_dying_worker_loses_only_the_tasks_it_held() -> None:
@@ -45,7 +56,7 @@ def test_a_dying_worker_loses_only_the_tasks_it_held() -> None:
             os._exit(3)  # as a worker killed mid-task
         return n
 
-    outcomes = list(workers.run_tasks(task, list(range(30)), 2))
+    outcomes = list(run_tasks(task, list(range(30)), 2))
     lost = [o for o in outcomes if isinstance(o, workers.Lost)]
     answered = {o[0] for o in outcomes if not isinstance(o, workers.Lost)}
     assert len(lost) == 1 and 7 in lost[0].tasks and lost[0].exitcode == 3
@@ -57,7 +68,7 @@ def test_when_every_worker_dies_every_task_is_accounted_for() -> None:
     def task(n: int) -> int:
         os._exit(1)
 
-    outcomes = list(workers.run_tasks(task, list(range(10)), 2))
+    outcomes = list(run_tasks(task, list(range(10)), 2))
     assert all(isinstance(o, workers.Lost) for o in outcomes)
     assert sorted(n for o in outcomes for n in o.tasks) == list(range(10))
 
@@ -67,7 +78,7 @@ def test_stopping_early_ends_the_workers() -> None:
         time.sleep(0.01)
         return os.getpid()
 
-    results = workers.run_tasks(task, list(range(100)), 2)
+    results = run_tasks(task, list(range(100)), 2)
     _, pid = next(results)
     results.close()
     time.sleep(0.2)
@@ -123,7 +134,7 @@ def test_a_worker_dying_between_tasks_never_breaks_the_run() -> None:
         return n
 
     for _ in range(3):
-        outcomes = list(workers.run_tasks(task, list(range(12)), 2))
+        outcomes = list(run_tasks(task, list(range(12)), 2))
         answered = [o[0] for o in outcomes if not isinstance(o, workers.Lost)]
         lost = [n for o in outcomes if isinstance(o, workers.Lost) for n in o.tasks]
         assert sorted(answered + lost) == list(range(12)) and 3 in answered
@@ -141,7 +152,7 @@ def test_an_interrupted_worker_ends_quietly_and_its_tasks_are_lost(capfd) -> Non
             raise KeyboardInterrupt  # as Ctrl-C in the worker
         return n
 
-    outcomes = list(workers.run_tasks(task, list(range(6)), 2))
+    outcomes = list(run_tasks(task, list(range(6)), 2))
     lost = [n for o in outcomes if isinstance(o, workers.Lost) for n in o.tasks]
     assert 2 in lost and sorted(lost + [o[0] for o in outcomes if not isinstance(o, workers.Lost)]) == list(range(6))
     assert "Traceback" not in capfd.readouterr().err
