@@ -44,6 +44,16 @@ PYSIGMA_VERSION = pysigma_version()
 PYSIGMA_MAJOR = int(PYSIGMA_VERSION.split(".")[0]) if PYSIGMA_VERSION[:1].isdigit() else 2
 
 
+def rule_options() -> dict[str, Any]:
+    """Keyword arguments for building rules: pySigma 2's default policy, its regex engine memoised
+    (`regex_policy`); pySigma 1.5 has no policy."""
+    if PYSIGMA_MAJOR < 2:
+        return {}
+    from sigma_es_backend.conversion.regex_policy import memoised_policy
+
+    return {"policy": memoised_policy()}
+
+
 def resolve_pipeline(names: tuple[str, ...] | list[str]) -> ProcessingPipeline:
     """Registry ids (`ecs`) or paths of pySigma YAML pipeline files, combined in order."""
     combined = ProcessingPipeline()
@@ -258,6 +268,7 @@ class Converter:
         self.item_filter = LogsourceItemFilter(self.backend.last_processing_pipeline)
         self.conditions = _ConditionRecorder(self.backend)
         self.pipeline_run = _PipelineRecorder(self.backend.last_processing_pipeline)
+        self.rule_options = rule_options()
         conditions.verified()  # once, here: before the batch forks its workers
 
     def convert_file(self, path: Path, text: bytes | None = None, context: JobContext | None = None,
@@ -277,8 +288,9 @@ class Converter:
                     text = path.read_bytes()
                 documents, unshared = parse_rule_file(text)
             source = SigmaRuleLocation(path)
-            collection = (SigmaCollection.from_dicts(preparsed(documents, unshared, source), collect_errors=True,
-                                                     source=source, resolve_references=False)
+            collection = (SigmaCollection.from_dicts(preparsed(documents, unshared, source, self.rule_options),
+                                                     collect_errors=True, source=source, resolve_references=False,
+                                                     **self.rule_options)
                           if documents else SigmaCollection([]))
         except (OSError, UnicodeDecodeError, yaml.YAMLError, SigmaError) as error:
             return [RuleResult(str(path), errors=[f"cannot read rule file: {error}"])]
@@ -289,7 +301,7 @@ class Converter:
             refuse_truncated_conditions(documents, collection)
         own = list(collection.rules)
         if context is not None:
-            referenced = _referenced_rules(context)
+            referenced = _referenced_rules(context, self.rule_options)
             if referenced:  # a new collection indexes the names and ids of both
                 collection = SigmaCollection([*referenced, *own], collection.errors, resolve_references=False)
             for rule in own:
@@ -388,7 +400,7 @@ def _rule_keys(rule: Any) -> set[str]:
     return keys
 
 
-def _referenced_rules(context: JobContext) -> list[Any]:
+def _referenced_rules(context: JobContext, options: dict[str, Any]) -> list[Any]:
     """The rules `context.wanted` names, from the other files of the run (a file that cannot be read
     gives none: the correlation rule then fails naming the missing reference)."""
     import yaml
@@ -400,7 +412,7 @@ def _referenced_rules(context: JobContext) -> list[Any]:
                          if isinstance(d, dict) and ({str(d.get("name")), str(d.get("id")).lower()} & context.wanted)]
             if documents:
                 rules += SigmaCollection.from_dicts(documents, collect_errors=True, resolve_references=False,
-                                                    source=SigmaRuleLocation(Path(extra_path))).rules
+                                                    source=SigmaRuleLocation(Path(extra_path)), **options).rules
         except (UnicodeDecodeError, yaml.YAMLError, SigmaError):
             continue
     return rules
@@ -410,18 +422,20 @@ def _referenced_rules(context: JobContext) -> list[Any]:
 _COLLECTION_KEYS = frozenset(("action", "correlation", "filter"))
 
 
-def preparsed(documents: list[Any], unshared: bool, source: SigmaRuleLocation) -> list[Any]:
+def preparsed(documents: list[Any], unshared: bool, source: SigmaRuleLocation,
+              options: dict[str, Any] | None = None) -> list[Any]:
     """The documents for SigmaCollection.from_dicts, plain rules already built as SigmaRule objects when
     nothing else in the file needs its collection logic (actions, correlations, filters).
 
     from_dicts (pySigma 2) first walks each whole document to reject alias bombs; a document sharing no
     list or map passes that check by construction (`unshared`, from the loader), and building the rule
-    itself is what from_dicts would do: `SigmaRule.from_dict(document, collect_errors, source)`. It takes
-    built rules as they are (errors stay on the rule, where the converter reads them).
+    itself is what from_dicts would do: `SigmaRule.from_dict(document, collect_errors, source, **options)`
+    (`options`: from_dicts' own, `rule_options`). It takes built rules as they are (errors stay on the rule,
+    where the converter reads them).
     """
     if not unshared or not all(isinstance(d, dict) and not _COLLECTION_KEYS.intersection(d) for d in documents):
         return documents
-    return [SigmaRule.from_dict(d, True, source) for d in documents]
+    return [SigmaRule.from_dict(d, True, source, **(options or {})) for d in documents]
 
 
 def resolve_references(collection: SigmaCollection) -> None:

@@ -60,6 +60,7 @@ def test_every_shortcut_off_gives_the_same_results_byte_for_byte(shared_dir: Pat
 
     monkeypatch.setattr(converter_module, "parse_rule_file", pysigma_yaml)  # pySigma's YAML loader, from_dicts
     monkeypatch.setattr(converter_module, "memoise_conditions", lambda collection: None)  # pySigma's parse
+    monkeypatch.setattr(converter_module, "rule_options", dict)  # pySigma's default policy: regexps compiled anew
     monkeypatch.setattr(StringDispatchMixin, "string_dispatch_shortcut", False)  # pySigma's dispatch
     monkeypatch.setattr(transformations, "_plain_item", lambda item: False)  # field rewrites walk every rule
     monkeypatch.setattr(parsing, "_MEMOISE_TAGS", False)  # PyYAML resolves every scalar's tag
