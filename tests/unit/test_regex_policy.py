@@ -102,3 +102,30 @@ def test_field_reference_rules_convert_with_the_policy(tmp_path: Path, output_fo
         assert "process.parent.executable" in json.dumps(result.queries)
     else:
         assert result.errors and "query_string cannot compare two fields" in result.errors[0], result.errors
+
+
+RULE_AND_FILTER = """
+title: Shell
+id: 5013332f-8a70-4e04-bcc1-06a98a2cca2e
+logsource: {product: windows, category: process_creation}
+detection:
+    selection: {Image|endswith: '\\\\cmd.exe'}
+    condition: selection
+---
+title: Not the admin's
+logsource: {product: windows, category: process_creation}
+filter:
+    rules: [5013332f-8a70-4e04-bcc1-06a98a2cca2e]
+    selection: {CommandLine|re: 'adm.n'}
+    condition: not selection
+"""
+
+
+def test_sigma_filters_apply_with_the_policy(tmp_path: Path) -> None:
+    """pySigma deep-copies a filter's detection into each rule it names: with the policy held by the
+    detection items, the copy shares the engine and the filter applies."""
+    rule = tmp_path / "rule.yml"
+    rule.write_text(RULE_AND_FILTER)
+    (result,) = Converter(ConversionSettings.create("es_lucene")).convert_file(rule)
+    assert result.ok, result.errors
+    assert "cmd" in result.queries[0] and "NOT (process.command_line:/" in result.queries[0]
