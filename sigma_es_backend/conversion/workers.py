@@ -82,6 +82,30 @@ def _worker(function: Callable[[Any], Any], inbox: Connection, outbox: Connectio
         os._exit(code)
 
 
+def cpu_of_worker(worker: int, workers: int, cpus: Sequence[int]) -> int | None:
+    """The CPU worker `worker` of `workers` keeps to: its own when there are as many workers as CPUs the
+    process may use (the default), else None (the scheduler places it).
+
+    Two busy workers and the parent share two CPUs: left to the scheduler, a worker can be moved to the
+    other CPU (onto caches the other worker filled) whenever the parent wakes up. Kept on one CPU each,
+    the SigmaHQ corpus (≈ 2.1–2.4 s) converted 0.05–0.06 s faster on average in the three of six series of
+    16–24 alternating runs taken while the machine was busier (medians 2.15–2.4 s), and as fast (within
+    0.015 s) in the three quiet ones. With fewer workers than CPUs none is pinned: an idle CPU must stay
+    reachable when another process takes the one a worker would be kept on."""
+    return cpus[worker] if len(cpus) == workers else None
+
+
+def _pin(worker: int, workers: int) -> None:
+    getaffinity = getattr(os, "sched_getaffinity", None)
+    setaffinity = getattr(os, "sched_setaffinity", None)
+    if getaffinity is None or setaffinity is None:  # not on Linux
+        return
+    with suppress(OSError):
+        cpu = cpu_of_worker(worker, workers, sorted(getaffinity(0)))
+        if cpu is not None:
+            setaffinity(0, {cpu})
+
+
 def _zygote(prepare: Callable[[], Callable[[Any], Any]], initializer: Callable[[], None] | None,
             inboxes: list[Connection], outboxes: list[Connection], status: Connection,
             parent_ends: list[Connection]) -> None:
@@ -107,6 +131,7 @@ def _zygote(prepare: Callable[[], Callable[[Any], Any]], initializer: Callable[[
                     other_in.close()
                     other_out.close()
             status.close()
+            _pin(number, len(inboxes))
             _worker(function, inbox, outbox, initializer)
         pids.append(pid)
     for inbox, outbox in zip(inboxes, outboxes, strict=True):  # only the workers keep their ends

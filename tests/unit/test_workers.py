@@ -297,3 +297,36 @@ def test_a_zygote_killed_while_preparing_is_reported_with_its_signal() -> None:
             list(pool.run([1, 2]))
     finally:
         pool.close()
+
+
+def test_workers_keep_to_a_cpu_each_only_when_there_is_one_per_cpu() -> None:
+    assert [workers.cpu_of_worker(w, 2, [0, 1]) for w in range(2)] == [0, 1]
+    assert [workers.cpu_of_worker(w, 3, [2, 5, 7]) for w in range(3)] == [2, 5, 7]  # the CPUs it may use
+    assert workers.cpu_of_worker(0, 2, [0, 1, 2, 3]) is None  # fewer workers than CPUs: the scheduler's
+    assert workers.cpu_of_worker(0, 4, [0, 1]) is None  # more workers than CPUs: the scheduler's
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
+def test_a_pool_with_one_worker_per_cpu_pins_each_to_its_own() -> None:
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) > 8:
+        pytest.skip("a worker per CPU of this machine is too many for a unit test")
+
+    def where(_: int) -> frozenset[int]:
+        time.sleep(0.02)  # every worker gets tasks
+        return frozenset(os.sched_getaffinity(0))
+
+    pool = workers.WorkerPool(lambda: where, len(cpus))
+    try:
+        seen = {affinity for _, affinity in pool.run(list(range(4 * len(cpus))))}
+    finally:
+        pool.close()
+    assert seen == {frozenset({cpu}) for cpu in cpus}
+    assert os.sched_getaffinity(0) == set(cpus)  # the parent is not pinned
+
+    fewer = workers.WorkerPool(lambda: where, 1) if len(cpus) > 1 else None
+    if fewer is not None:
+        try:
+            assert {affinity for _, affinity in fewer.run([0, 1])} == {frozenset(cpus)}
+        finally:
+            fewer.close()
