@@ -88,10 +88,10 @@ def cpu_of_worker(worker: int, workers: int, cpus: Sequence[int]) -> int | None:
 
     Two busy workers and the parent share two CPUs: left to the scheduler, a worker can be moved to the
     other CPU (onto caches the other worker filled) whenever the parent wakes up. Kept on one CPU each,
-    the SigmaHQ corpus (≈ 2.1–2.4 s) converted 0.05–0.06 s faster on average in the three of six series of
-    16–24 alternating runs taken while the machine was busier (medians 2.15–2.4 s), and as fast (within
-    0.015 s) in the three quiet ones. With fewer workers than CPUs none is pinned: an idle CPU must stay
-    reachable when another process takes the one a worker would be kept on."""
+    the SigmaHQ corpus converted 0.05–0.06 s faster on average in three of six series of 16–24 alternating
+    runs (their medians 2.12–2.43 s) and within 0.015 s of the unpinned workers in the other three (medians
+    2.08–2.13 s). With fewer workers than CPUs none is pinned: an idle CPU must stay reachable when another
+    process takes the one a worker would be kept on."""
     return cpus[worker] if len(cpus) == workers else None
 
 
