@@ -155,8 +155,9 @@ def _convert_in_worker(task: Task) -> list[tuple[int, list[RuleResult]]]:
         if _files_since_gc >= GC_EVERY_FILES:
             _files_since_gc = 0
             gc.collect()
-        content = _worker_data.get(text) if text is not None else None
+        # the content only when the parent did not parse it (convert_file reads it only to parse it)
         documents = _worker_data.get(parsed) if parsed is not None else None
+        content = _worker_data.get(text) if text is not None and documents is None else None
         done.append((index, _worker_converter.convert_file(Path(path), content, context, documents)))
     return done
 

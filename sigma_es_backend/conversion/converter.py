@@ -277,7 +277,8 @@ class Converter:
 
         `context`: rules of other files of the run that this file's correlation rules reference (converted
         first, reported by their own files) and this file's rules other files reference (not output).
-        `parsed`: what `parse_rule_file` gives for `text`, pickled (`preparse`)."""
+        `parsed`: what `parse_rule_file` gives for `text`, pickled (`parsing.pickled_parse`); `text` is then
+        not needed."""
         import yaml
 
         try:
@@ -423,7 +424,7 @@ _COLLECTION_KEYS = frozenset(("action", "correlation", "filter"))
 
 
 def preparsed(documents: list[Any], unshared: bool, source: SigmaRuleLocation,
-              options: dict[str, Any] | None = None) -> list[Any]:
+              options: dict[str, Any]) -> list[Any]:
     """The documents for SigmaCollection.from_dicts, plain rules already built as SigmaRule objects when
     nothing else in the file needs its collection logic (actions, correlations, filters).
 
@@ -435,7 +436,7 @@ def preparsed(documents: list[Any], unshared: bool, source: SigmaRuleLocation,
     """
     if not unshared or not all(isinstance(d, dict) and not _COLLECTION_KEYS.intersection(d) for d in documents):
         return documents
-    return [SigmaRule.from_dict(d, True, source, **(options or {})) for d in documents]
+    return [SigmaRule.from_dict(d, True, source, **options) for d in documents]
 
 
 def resolve_references(collection: SigmaCollection) -> None:

@@ -60,7 +60,6 @@ class MemoisedRegexEngine(RegexEngine):
         return hash(self.engine)
 
 
-def memoised_policy(policy: SigmaPolicy | None = None) -> SigmaPolicy:
-    """`policy` (default: pySigma's current default policy) with its regex engine memoised."""
-    base: Any = policy if policy is not None else default_policy
-    return dataclasses.replace(base, regex_engine=MemoisedRegexEngine(base.regex_engine))
+def memoised_policy() -> SigmaPolicy:
+    """pySigma's current default policy with its regex engine memoised."""
+    return dataclasses.replace(default_policy, regex_engine=MemoisedRegexEngine(default_policy.regex_engine))
